@@ -1,0 +1,19 @@
+//! The part of systemd's `org.freedesktop.systemd1.Manager` the manager uses to restart units.
+
+use zbus::{OwnedObjectPath, proxy};
+
+#[proxy(
+    interface = "org.freedesktop.systemd1.Manager",
+    default_service = "org.freedesktop.systemd1",
+    default_path = "/org/freedesktop/systemd1"
+)]
+pub trait Systemd1Manager {
+    /// `mode` is `replace`, `fail`, …; returns the job's object path.
+    fn restart_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
+    fn get_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
+}
+
+/// Whether systemd is this system's init, the same test as `sd_booted()`.
+pub fn systemd_booted() -> bool {
+    std::path::Path::new("/run/systemd/system").is_dir()
+}
