@@ -1,1 +1,81 @@
-fn main() {}
+//! qos-ctl: the QuantumOS command line. Parses the command, connects to the bus, runs one
+//! command and turns its outcome into an exit status scripts can use (see `--help`).
+
+mod cli;
+mod client;
+mod commands;
+mod table;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+
+use crate::cli::{Cli, Command, Generate};
+use crate::client::{Client, Failure};
+
+/// sysexits' EX_USAGE: the command line was wrong. (clap's own default, 2, would collide
+/// with "daemon unreachable".)
+const EXIT_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
+    if let Command::Generate { what } = &cli.command {
+        return generate(what);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("qos-ctl: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(&cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("qos-ctl: {failure}");
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+async fn run(cli: &Cli) -> Result<u8, Failure> {
+    let client = Client::connect(cli.bus.as_deref(), cli.timeout).await?;
+    match &cli.command {
+        Command::Status => commands::status::status(&client, cli.json).await,
+        Command::Dimensions => commands::status::dimensions(&client, cli.json).await,
+        Command::Space { view } => commands::space::space(&client, *view, cli.json).await,
+        Command::Restart { dimension } => {
+            commands::restart::restart(&client, dimension, cli.json).await
+        }
+        Command::Generate { .. } => Ok(0),
+    }
+}
+
+fn generate(what: &Generate) -> ExitCode {
+    let mut command = Cli::command();
+    let mut out = std::io::stdout().lock();
+    let result = match what {
+        Generate::Man => clap_mangen::Man::new(command).render(&mut out),
+        Generate::Completions { shell } => {
+            clap_complete::generate(*shell, &mut command, "qos-ctl", &mut out);
+            Ok(())
+        }
+    };
+    match result.and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("qos-ctl: cannot write: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

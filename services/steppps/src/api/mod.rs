@@ -38,33 +38,51 @@ macro_rules! dimension {
     };
 }
 
-pub const SPACE: DimensionId = dimension!("space", "Space1", "steppps-space.service", "steppps-spaced");
+pub const SPACE: DimensionId =
+    dimension!("space", "Space1", "steppps-space.service", "steppps-spaced");
 pub const TIME: DimensionId = dimension!("time", "Time1", "steppps-time.service", "steppps-timed");
-pub const EVENT: DimensionId = dimension!("event", "Event1", "steppps-event.service", "steppps-eventd");
+pub const EVENT: DimensionId =
+    dimension!("event", "Event1", "steppps-event.service", "steppps-eventd");
 pub const PSYCHOLOGY: DimensionId = dimension!(
     "psychology",
     "Psychology1",
     "steppps-psychology.service",
     "steppps-psychologyd"
 );
-pub const PIXEL: DimensionId = dimension!("pixel", "Pixel1", "steppps-pixel.service", "steppps-pixeld");
-pub const PROMPT: DimensionId = dimension!("prompt", "Prompt1", "steppps-prompt.service", "steppps-promptd");
-pub const SCRIPT: DimensionId = dimension!("script", "Script1", "steppps-script.service", "steppps-scriptd");
+pub const PIXEL: DimensionId =
+    dimension!("pixel", "Pixel1", "steppps-pixel.service", "steppps-pixeld");
+pub const PROMPT: DimensionId = dimension!(
+    "prompt",
+    "Prompt1",
+    "steppps-prompt.service",
+    "steppps-promptd"
+);
+pub const SCRIPT: DimensionId = dimension!(
+    "script",
+    "Script1",
+    "steppps-script.service",
+    "steppps-scriptd"
+);
 pub const QUANTUM: DimensionId = dimension!("quantum", "Quantum1", "quantumd.service", "quantumd");
 
 /// The manager is not a dimension, but it is addressed the same way and serves
 /// `org.quantumos.Dimension1` too.
-pub const MANAGER: DimensionId = dimension!("manager", "Manager1", "steppps-mgr.service", "steppps-mgr");
+pub const MANAGER: DimensionId =
+    dimension!("manager", "Manager1", "steppps-mgr.service", "steppps-mgr");
 
 /// Every service steppps-mgr supervises, in the order `qos-ctl status` shows them.
-pub const DIMENSIONS: [DimensionId; 8] = [SPACE, TIME, EVENT, PSYCHOLOGY, PIXEL, PROMPT, SCRIPT, QUANTUM];
+pub const DIMENSIONS: [DimensionId; 8] = [
+    SPACE, TIME, EVENT, PSYCHOLOGY, PIXEL, PROMPT, SCRIPT, QUANTUM,
+];
 
 /// The interface every daemon serves next to its own.
 pub const DIMENSION_INTERFACE: &str = "org.quantumos.Dimension1";
 
 /// Looks a dimension up by its short name (`space`) or bus name (`org.quantumos.Space1`).
 pub fn find_dimension(name: &str) -> Option<&'static DimensionId> {
-    DIMENSIONS.iter().find(|d| d.name == name || d.bus_name == name)
+    DIMENSIONS
+        .iter()
+        .find(|d| d.name == name || d.bus_name == name)
 }
 
 /// The short names of every dimension, for error messages and completions.
@@ -92,6 +110,10 @@ mod tests {
         assert_eq!(find_dimension("space"), Some(&SPACE));
         assert_eq!(find_dimension("org.quantumos.Event1"), Some(&EVENT));
         assert_eq!(find_dimension("spaec"), None);
-        assert_eq!(find_dimension("manager"), None, "the manager is not a dimension");
+        assert_eq!(
+            find_dimension("manager"),
+            None,
+            "the manager is not a dimension"
+        );
     }
 }

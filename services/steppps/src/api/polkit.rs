@@ -31,4 +31,3 @@ pub trait Authority {
     #[zbus(property)]
     fn backend_name(&self) -> zbus::Result<String>;
 }
-

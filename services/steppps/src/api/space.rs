@@ -58,7 +58,9 @@ pub struct Cpu {
 
 impl Cpu {
     pub fn has_flag(&self, flag: &str) -> bool {
-        self.flags.binary_search_by(|f| f.as_str().cmp(flag)).is_ok()
+        self.flags
+            .binary_search_by(|f| f.as_str().cmp(flag))
+            .is_ok()
     }
 }
 

@@ -1,0 +1,90 @@
+//! The command line: every command, option and help text in one place, so `--help`, the man
+//! page and the shell completions cannot drift apart.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use clap_complete::Shell;
+
+pub const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0   success; for `status`, every expected dimension is ready and healthy
+  1   the system is degraded, or a daemon refused or failed the request
+  2   a daemon could not be reached (bus down, service not running, timeout)
+  64  the command line was wrong";
+
+/// Drive the QuantumOS daemons over D-Bus.
+#[derive(Debug, Parser)]
+#[command(name = "qos-ctl", version, after_long_help = EXIT_STATUS_HELP)]
+pub struct Cli {
+    /// Print machine-readable JSON instead of tables
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// D-Bus address to use instead of the system bus
+    #[arg(
+        long,
+        global = true,
+        value_name = "ADDRESS",
+        env = "DBUS_SYSTEM_BUS_ADDRESS"
+    )]
+    pub bus: Option<String>,
+
+    /// Seconds to wait for a daemon's answer
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 10.0)]
+    pub timeout: f64,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show every dimension: state, health, version, pid (exit status 1 when degraded)
+    Status,
+    /// List the dimensions the manager knows and where they live on the bus
+    Dimensions,
+    /// Show the hardware and resource inventory (the space dimension)
+    Space {
+        #[arg(value_enum)]
+        view: Option<SpaceView>,
+    },
+    /// Restart a dimension's unit through systemd (needs root or polkit authorization)
+    Restart {
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(steppps::api::dimension_names()))]
+        dimension: String,
+    },
+    /// Write the man page or shell completions to standard output (for packagers)
+    Generate {
+        #[command(subcommand)]
+        what: Generate,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SpaceView {
+    /// OS, kernel, hostname, uptime
+    Os,
+    /// CPU model, cores, frequency, flags, load
+    Cpu,
+    /// Memory and swap
+    Memory,
+    /// File systems and block devices
+    Disks,
+    /// Network interfaces and addresses
+    Net,
+    /// PCI and USB devices
+    Devices,
+    /// Temperatures
+    Thermal,
+    /// Batteries and power supplies
+    Power,
+    /// Pressure stall information (CPU, memory, I/O)
+    Pressure,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Generate {
+    /// The qos-ctl(1) man page, in roff
+    Man,
+    /// Completions for a shell
+    Completions { shell: Shell },
+}

@@ -1,0 +1,318 @@
+//! The life of a QuantumOS daemon, written once: parse the common options, log, load the
+//! config, connect to the bus, serve the dimension's interfaces next to
+//! `org.quantumos.Dimension1`, own the well-known name, tell systemd, and stop cleanly on
+//! SIGTERM or SIGINT.
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use steppps::daemon::{Daemon, DaemonArgs, Vitals};
+//! # struct Logic; impl Vitals for Logic { fn health(&self) -> (bool, String) { (true, "ok".into()) } }
+//! # #[derive(Default, serde::Deserialize)] struct Config {}
+//! fn main() -> std::process::ExitCode {
+//!     let args = DaemonArgs { bus: None, config: None };
+//!     steppps::daemon::run::<Config, _, _>(&steppps::api::SPACE, args, |daemon, _config| async move {
+//!         let logic = Arc::new(Logic);
+//!         daemon.start(logic).await?;
+//!         daemon.run_until_stopped().await
+//!     })
+//! }
+//! ```
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, anyhow, bail};
+use serde::de::DeserializeOwned;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{error, info};
+use zbus::connection::Builder;
+use zbus::fdo::{DBusProxy, RequestNameFlags, RequestNameReply};
+use zbus::object_server::Interface;
+use zbus::{Connection, interface};
+
+use crate::api::DimensionId;
+use crate::api::dimension::DaemonState;
+use crate::{config, logging, notify};
+
+/// Options every daemon takes; flatten it into the daemon's clap parser.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DaemonArgs {
+    /// D-Bus address to serve on instead of the system bus (tests use a private bus)
+    #[arg(long, value_name = "ADDRESS", env = "DBUS_SYSTEM_BUS_ADDRESS")]
+    pub bus: Option<String>,
+    /// Configuration file [default: /etc/quantumos/<dimension>.toml]
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+/// What a daemon's logic tells `org.quantumos.Dimension1` about itself.
+pub trait Vitals: Send + Sync + 'static {
+    /// `(ok, detail)`: can the daemon do its job, and if not, why, in words.
+    fn health(&self) -> (bool, String);
+
+    /// The dimension's own counters and gauges (`uptime_seconds` and `rss_bytes` are added
+    /// for every daemon).
+    fn metrics(&self) -> HashMap<String, f64> {
+        HashMap::new()
+    }
+}
+
+/// Connects to the system bus, or to `address` when given.
+pub async fn connect(address: Option<&str>) -> anyhow::Result<Connection> {
+    let (builder, described) = match address {
+        Some(a) => (Builder::address(a), format!("the bus at `{a}`")),
+        None => (Builder::system(), "the system bus".to_string()),
+    };
+    builder
+        .build()
+        .await
+        .with_context(|| format!("cannot connect to {described} (is dbus running?)"))
+}
+
+/// Runs a daemon: logging, config, a single-threaded runtime (these daemons are I/O-bound and
+/// small), a bus connection, then `body`. Returns the process exit code; errors are logged
+/// and shown in `systemctl status` through `STATUS=`.
+pub fn run<C, F, Fut>(id: &'static DimensionId, args: DaemonArgs, body: F) -> ExitCode
+where
+    C: DeserializeOwned + Default,
+    F: FnOnce(Daemon, C) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    logging::init(id.name);
+    let result = (|| -> anyhow::Result<()> {
+        let (config, from) = config::load::<C>(id.name, args.config.as_deref())?;
+        if let Some(path) = from {
+            info!("configuration from {}", path.display());
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        runtime.block_on(async move {
+            let connection = connect(args.bus.as_deref()).await?;
+            body(Daemon::new(id, connection), config).await
+        })
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let message = format!("{e:#}");
+            error!("{message}");
+            notify::status(&format!("failed: {message}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A daemon connected to its bus, before and after it owns its name.
+#[derive(Debug, Clone)]
+pub struct Daemon {
+    id: &'static DimensionId,
+    connection: Connection,
+}
+
+impl Daemon {
+    pub fn new(id: &'static DimensionId, connection: Connection) -> Self {
+        Daemon { id, connection }
+    }
+
+    pub fn id(&self) -> &'static DimensionId {
+        self.id
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    /// Serves one of the dimension's own interfaces on its object path. Call before
+    /// [`Daemon::start`] so no call arrives before the interface is there.
+    pub async fn serve<I: Interface>(&self, iface: I) -> anyhow::Result<()> {
+        let existing = self
+            .connection
+            .object_server()
+            .at(self.id.path, iface)
+            .await?;
+        if existing.is_some() {
+            bail!("{} is already served at {}", I::name(), self.id.path);
+        }
+        Ok(())
+    }
+
+    /// Serves `org.quantumos.Dimension1`, owns the bus name, and tells systemd it is ready.
+    pub async fn start(&self, vitals: Arc<dyn Vitals>) -> anyhow::Result<()> {
+        let dimension = DimensionInterface::new(self.id.name, vitals);
+        self.serve(dimension).await?;
+        self.own_name().await?;
+        self.set_state(DaemonState::Ready).await?;
+        let _ = notify::spawn_watchdog();
+        notify::ready(&format!(
+            "serving {} on {}",
+            self.id.bus_name,
+            self.describe_bus()
+        ));
+        info!("ready: {} at {}", self.id.bus_name, self.id.path);
+        Ok(())
+    }
+
+    fn describe_bus(&self) -> &'static str {
+        if std::env::var_os("DBUS_SYSTEM_BUS_ADDRESS").is_some() {
+            "a private bus"
+        } else {
+            "the system bus"
+        }
+    }
+
+    async fn own_name(&self) -> anyhow::Result<()> {
+        let name = self.id.bus_name;
+        let reply = self
+            .connection
+            .request_name_with_flags(name, RequestNameFlags::DO_NOT_QUEUE)
+            .await
+            .map(Some)
+            .or_else(|e| match e {
+                // zbus reports the `Exists` reply as this error.
+                zbus::Error::NameTaken => Ok(None),
+                zbus::Error::FDO(ref fdo) if matches!(**fdo, zbus::fdo::Error::AccessDenied(_)) => {
+                    Err(anyhow!(
+                        "not allowed to own {name}: the D-Bus policy \
+                     (/usr/share/dbus-1/system.d/{name}.conf) lets only root own it"
+                    ))
+                }
+                other => Err(anyhow!(other).context(format!("cannot own {name}"))),
+            })?;
+        match reply {
+            Some(RequestNameReply::PrimaryOwner | RequestNameReply::AlreadyOwner) => Ok(()),
+            Some(RequestNameReply::Exists | RequestNameReply::InQueue) | None => {
+                let owner = self.describe_owner(name).await;
+                bail!(
+                    "{name} is already owned by {owner}: is another {} running?",
+                    self.id.binary
+                )
+            }
+        }
+    }
+
+    async fn describe_owner(&self, name: &str) -> String {
+        let Ok(dbus) = DBusProxy::new(&self.connection).await else {
+            return "another process".into();
+        };
+        let Ok(bus_name) = zbus::names::BusName::try_from(name) else {
+            return "another process".into();
+        };
+        let owner = dbus.get_name_owner(bus_name.clone()).await.ok();
+        let pid = dbus.get_connection_unix_process_id(bus_name).await.ok();
+        match (owner, pid) {
+            (Some(o), Some(p)) => format!("{o} (pid {p})"),
+            (Some(o), None) => o.to_string(),
+            _ => "another process".into(),
+        }
+    }
+
+    /// Changes the `State` property and emits `PropertiesChanged`.
+    pub async fn set_state(&self, state: DaemonState) -> anyhow::Result<()> {
+        let iface = self
+            .connection
+            .object_server()
+            .interface::<_, DimensionInterface>(self.id.path)
+            .await?;
+        iface.get_mut().await.state = state;
+        iface
+            .get()
+            .await
+            .state_changed(iface.signal_emitter())
+            .await?;
+        Ok(())
+    }
+
+    /// Waits for SIGTERM or SIGINT, then announces `stopping` and gives the name back.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+        let which = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        info!("{which}: stopping");
+        notify::stopping();
+        // Clients see `stopping` before the name disappears.
+        let _ = self.set_state(DaemonState::Stopping).await;
+        let _ = self.connection.release_name(self.id.bus_name).await;
+        self.connection.graceful_shutdown().await;
+        Ok(())
+    }
+}
+
+/// The `org.quantumos.Dimension1` object: the daemon's name, version, state, health and
+/// metrics.
+pub struct DimensionInterface {
+    name: &'static str,
+    state: DaemonState,
+    vitals: Arc<dyn Vitals>,
+    started: Instant,
+}
+
+impl std::fmt::Debug for DimensionInterface {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DimensionInterface")
+            .field("name", &self.name)
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+impl DimensionInterface {
+    pub fn new(name: &'static str, vitals: Arc<dyn Vitals>) -> Self {
+        DimensionInterface {
+            name,
+            state: DaemonState::Starting,
+            vitals,
+            started: Instant::now(),
+        }
+    }
+}
+
+#[interface(name = "org.quantumos.Dimension1")]
+impl DimensionInterface {
+    fn health(&self) -> (bool, String) {
+        self.vitals.health()
+    }
+
+    fn metrics(&self) -> HashMap<String, f64> {
+        let mut metrics = self.vitals.metrics();
+        metrics.insert(
+            "uptime_seconds".into(),
+            self.started.elapsed().as_secs_f64(),
+        );
+        if let Some(rss) = resident_set_bytes() {
+            metrics.insert("rss_bytes".into(), rss as f64);
+        }
+        metrics
+    }
+
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    #[zbus(property(emits_changed_signal = "const"))]
+    fn version(&self) -> &str {
+        env!("CARGO_PKG_VERSION")
+    }
+
+    #[zbus(property)]
+    fn state(&self) -> &str {
+        self.state.as_str()
+    }
+}
+
+/// This process's resident set size, from `/proc/self/statm`.
+pub fn resident_set_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    let page_size = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok()??;
+    Some(pages * u64::try_from(page_size).ok()?)
+}

@@ -1,0 +1,245 @@
+//! A private D-Bus for tests: starts a `dbus-daemon` of its own in a temporary directory,
+//! starts daemon binaries against it, waits for their names, and tears everything down when
+//! dropped. Nothing touches the real system bus.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use steppps::testing::{TestBus, workspace_binary};
+//! let mut bus = TestBus::start()?;
+//! bus.spawn_daemon(&workspace_binary("steppps-spaced")?, &[])?;
+//! bus.wait_for_name("org.quantumos.Space1").await?;
+//! # Ok(()) }
+//! ```
+
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tempfile::TempDir;
+use zbus::Connection;
+use zbus::names::BusName;
+
+/// How long a daemon may take to own its name before a test gives up.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A private `dbus-daemon` and the daemons started on it.
+#[derive(Debug)]
+pub struct TestBus {
+    dir: TempDir,
+    address: String,
+    bus: Child,
+    daemons: Vec<(String, Child)>,
+}
+
+/// A daemon started by [`TestBus::spawn_daemon`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DaemonPid(pub u32);
+
+impl TestBus {
+    /// Starts a `dbus-daemon` that lets anyone own any name (tests run as any user).
+    pub fn start() -> anyhow::Result<TestBus> {
+        Self::start_with_policies(&[])
+    }
+
+    /// Like [`TestBus::start`], also loading D-Bus policy files (`<include>`), so a test
+    /// proves the shipped policy parses and what it allows.
+    pub fn start_with_policies(policies: &[&Path]) -> anyhow::Result<TestBus> {
+        let dir = tempfile::Builder::new().prefix("qos-testbus-").tempdir()?;
+        let socket = dir.path().join("bus");
+        let includes: String = policies
+            .iter()
+            .map(|p| format!("  <include>{}</include>\n", p.display()))
+            .collect();
+        let config = format!(
+            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_type="method_return"/>
+    <allow send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="signal"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+  </policy>
+{includes}</busconfig>
+"#,
+            socket = socket.display()
+        );
+        let config_path = dir.path().join("bus.conf");
+        fs::write(&config_path, config)?;
+
+        let mut bus = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", config_path.display()))
+            .args(["--nofork", "--print-address=1", "--nopidfile"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot start dbus-daemon (install the `dbus` package)")?;
+        // dbus-daemon prints its address once it listens: that is the moment to connect.
+        let stdout = bus.stdout.take().context("dbus-daemon stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let address = line.trim().to_string();
+        if address.is_empty() {
+            let status = bus.wait()?;
+            bail!(
+                "dbus-daemon exited ({status}) without printing its address; config {}",
+                config_path.display()
+            );
+        }
+        Ok(TestBus {
+            dir,
+            address,
+            bus,
+            daemons: Vec::new(),
+        })
+    }
+
+    /// The bus address, for `DBUS_SYSTEM_BUS_ADDRESS` or `--bus`.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// A scratch directory that lives as long as the bus.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A command with `DBUS_SYSTEM_BUS_ADDRESS` pointing at this bus (for `qos-ctl`, `busctl`).
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("DBUS_SYSTEM_BUS_ADDRESS", &self.address);
+        cmd
+    }
+
+    /// Starts a daemon binary on this bus with its own state directory, no config file
+    /// unless `args` names one, and its stderr in `<dir>/<binary>.log`.
+    pub fn spawn_daemon(&mut self, binary: &Path, args: &[&str]) -> anyhow::Result<DaemonPid> {
+        let name = binary
+            .file_name()
+            .and_then(OsStr::to_str)
+            .unwrap_or("daemon")
+            .to_string();
+        let state = self.dir.path().join("state").join(&name);
+        fs::create_dir_all(&state)?;
+        let log = File::create(self.log_path(&name))?;
+        let mut cmd = self.command(binary);
+        cmd.args(args)
+            .env("STATE_DIRECTORY", &state)
+            .env("QOS_LOG", "debug")
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("JOURNAL_STREAM")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let pid = DaemonPid(child.id());
+        self.daemons.push((name, child));
+        Ok(pid)
+    }
+
+    /// Where a daemon started by [`TestBus::spawn_daemon`] writes its log.
+    pub fn log_path(&self, binary_name: &str) -> PathBuf {
+        self.dir.path().join(format!("{binary_name}.log"))
+    }
+
+    /// The log of a daemon, for assertion messages.
+    pub fn log(&self, binary_name: &str) -> String {
+        fs::read_to_string(self.log_path(binary_name)).unwrap_or_default()
+    }
+
+    /// Sends `signal` to a daemon started here.
+    pub fn signal(&self, pid: DaemonPid, signal: Signal) -> anyhow::Result<()> {
+        let raw = i32::try_from(pid.0).context("pid out of range")?;
+        kill(Pid::from_raw(raw), signal).with_context(|| format!("kill -{signal} {}", pid.0))
+    }
+
+    /// Waits for a daemon started here to exit and returns its exit status.
+    pub fn wait_exit(
+        &mut self,
+        pid: DaemonPid,
+        timeout: Duration,
+    ) -> anyhow::Result<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        let (_, child) = self
+            .daemons
+            .iter_mut()
+            .find(|(_, c)| c.id() == pid.0)
+            .context("no such daemon")?;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!("pid {} still running after {timeout:?}", pid.0);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A client connection to this bus.
+    pub async fn connect(&self) -> anyhow::Result<Connection> {
+        crate::daemon::connect(Some(&self.address)).await
+    }
+
+    /// Waits until `name` has an owner on this bus ([`STARTUP_TIMEOUT`] at most).
+    pub async fn wait_for_name(&self, name: &str) -> anyhow::Result<()> {
+        let conn = self.connect().await?;
+        let dbus = zbus::fdo::DBusProxy::new(&conn).await?;
+        let bus_name = BusName::try_from(name)?;
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        while !dbus.name_has_owner(bus_name.clone()).await? {
+            if Instant::now() > deadline {
+                bail!("{name} did not appear on the test bus within {STARTUP_TIMEOUT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TestBus {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.daemons {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = self.bus.kill();
+        let _ = self.bus.wait();
+    }
+}
+
+/// A binary built from this workspace, found next to the running test executable
+/// (`target/<profile>/deps/<test>` → `target/<profile>/<name>`). `cargo test --workspace`
+/// builds every package's binaries before it runs any test.
+pub fn workspace_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let mut dir = exe.parent().context("test executable has no directory")?;
+    if dir.ends_with("deps") {
+        dir = dir.parent().context("deps has no parent")?;
+    }
+    let path = dir.join(name);
+    if !path.is_file() {
+        bail!(
+            "{} is not built; run `cargo build --workspace` (or `cargo test --workspace`) first",
+            path.display()
+        );
+    }
+    Ok(path)
+}
