@@ -1,0 +1,391 @@
+//! Storage: mounted file systems from /proc/self/mountinfo (which mounts exist, their source,
+//! type and read-only state from the mount options) with sizes measured by sysinfo, and block
+//! devices from /sys/class/block (kind, size, model, serial, rotational, removable, parent).
+//! Pseudo file systems (proc, sysfs, cgroup, …) are not storage and are left out.
+
+use std::fs;
+use std::path::Path;
+
+use steppps::api::space::{BlockDevice, Filesystem};
+
+use super::{dir_entries, read_attr, read_flag, read_parsed};
+
+/// One line of /proc/self/mountinfo.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MountEntry {
+    pub mount_point: String,
+    pub source: String,
+    pub fs_type: String,
+    /// The mount or its superblock is read-only (`ro` in either option list).
+    pub read_only: bool,
+}
+
+/// Parses /proc/self/mountinfo (proc(5)): `id parent major:minor root mount-point options
+/// [optional fields…] - fstype source super-options`. Malformed lines are skipped.
+pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
+    text.lines().filter_map(parse_mountinfo_line).collect()
+}
+
+fn parse_mountinfo_line(line: &str) -> Option<MountEntry> {
+    let (before, after) = line.split_once(" - ")?;
+    let mut before = before.split(' ');
+    let mount_point = before.nth(4)?;
+    let mount_options = before.next()?;
+    let mut after = after.split(' ');
+    let fs_type = after.next()?;
+    let source = after.next()?;
+    let super_options = after.next().unwrap_or_default();
+    let has_ro = |options: &str| options.split(',').any(|option| option == "ro");
+    Some(MountEntry {
+        mount_point: unescape_octal(mount_point),
+        source: unescape_octal(source),
+        fs_type: fs_type.to_owned(),
+        read_only: has_ro(mount_options) || has_ro(super_options),
+    })
+}
+
+/// The kernel writes space, tab, newline and backslash in mount paths as `\040`, `\011`,
+/// `\012` and `\134`.
+fn unescape_octal(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let escape = bytes.get(index + 1..index + 4).filter(|digits| {
+            bytes[index] == b'\\' && digits.iter().all(|digit| (b'0'..=b'7').contains(digit))
+        });
+        match escape {
+            Some(digits) => {
+                let value = digits
+                    .iter()
+                    .fold(0u32, |acc, digit| acc * 8 + u32::from(digit - b'0'));
+                out.push(u8::try_from(value).unwrap_or(b'?'));
+                index += 4;
+            }
+            None => {
+                out.push(bytes[index]);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// File system types that describe kernel state, not stored data.
+const PSEUDO_FILESYSTEMS: &[&str] = &[
+    "autofs",
+    "binfmt_misc",
+    "bpf",
+    "cgroup",
+    "cgroup2",
+    "configfs",
+    "debugfs",
+    "devpts",
+    "devtmpfs",
+    "efivarfs",
+    "fusectl",
+    "hugetlbfs",
+    "mqueue",
+    "nsfs",
+    "proc",
+    "pstore",
+    "ramfs",
+    "rpc_pipefs",
+    "securityfs",
+    "selinuxfs",
+    "sysfs",
+    "tracefs",
+    // Read-only images mounted by snapd by the dozen; listing them drowns the real disks.
+    "squashfs",
+];
+
+/// Whether a mount holds stored data worth listing. tmpfs counts (a live image's root and
+/// /tmp are tmpfs) except the runtime ones under /dev and /run that every system has.
+pub fn is_storage(mount: &MountEntry) -> bool {
+    let under = |prefix: &str| {
+        mount.mount_point == prefix || mount.mount_point.starts_with(&format!("{prefix}/"))
+    };
+    if PSEUDO_FILESYSTEMS.contains(&mount.fs_type.as_str()) || mount.fs_type.starts_with("fuse.") {
+        return false;
+    }
+    if under("/proc") || under("/sys") {
+        return false;
+    }
+    !(mount.fs_type == "tmpfs" && (under("/dev") || under("/run")))
+}
+
+/// Space on a mounted file system, as sysinfo measured it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MountSize {
+    pub mount_point: String,
+    pub total_bytes: u64,
+    pub available_bytes: u64,
+}
+
+/// The storage file systems among `mounts`, in mount order. When a mount point is mounted over,
+/// only the last (visible) mount is kept. Sizes are 0 for mounts sysinfo did not measure.
+pub fn filesystems(mounts: &[MountEntry], sizes: &[MountSize]) -> Vec<Filesystem> {
+    let visible = mounts.iter().enumerate().filter(|(index, mount)| {
+        !mounts[index + 1..]
+            .iter()
+            .any(|later| later.mount_point == mount.mount_point)
+    });
+    visible
+        .map(|(_, mount)| mount)
+        .filter(|mount| is_storage(mount))
+        .map(|mount| {
+            let size = sizes
+                .iter()
+                .find(|size| size.mount_point == mount.mount_point);
+            Filesystem {
+                mount_point: mount.mount_point.clone(),
+                device: mount.source.clone(),
+                fs_type: mount.fs_type.clone(),
+                total_bytes: size.map_or(0, |size| size.total_bytes),
+                available_bytes: size.map_or(0, |size| size.available_bytes),
+                read_only: mount.read_only,
+            }
+        })
+        .collect()
+}
+
+/// The block size sysfs counts `size` in, whatever the device's logical block size.
+const SECTOR_BYTES: u64 = 512;
+
+/// Block devices listed in `class_dir` (`/sys/class/block`), sorted by name. Unattached loop
+/// devices (size 0) are left out: they are placeholders the kernel keeps ready, not storage.
+pub fn block_devices(class_dir: &Path) -> Vec<BlockDevice> {
+    dir_entries(class_dir)
+        .into_iter()
+        .map(|(name, dir)| block_device(name, &dir))
+        .filter(|device| !(device.kind == "loop" && device.size_bytes == 0))
+        .collect()
+}
+
+fn block_device(name: String, dir: &Path) -> BlockDevice {
+    // The class entry is a symlink into /sys/devices; its target tells a partition's disk
+    // (the directory above it) and whether the device is virtual.
+    let real_dir = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let is_partition = dir.join("partition").exists();
+    let parent_dir = real_dir.parent().filter(|_| is_partition);
+    let parent = parent_dir
+        .and_then(Path::file_name)
+        .map(|parent| parent.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // Partitions have no queue/ or removable of their own; they share their disk's.
+    let disk_dir = parent_dir.unwrap_or(dir);
+    let device_dir = disk_dir.join("device");
+
+    let kind = if is_partition {
+        "partition"
+    } else if name.starts_with("loop") {
+        "loop"
+    } else if name.starts_with("sr") || read_attr(&device_dir, "type").as_deref() == Some("5") {
+        // SCSI peripheral type 5 is a CD/DVD drive.
+        "rom"
+    } else if real_dir
+        .to_string_lossy()
+        .contains("/devices/virtual/block/")
+    {
+        "virtual"
+    } else {
+        "disk"
+    };
+    BlockDevice {
+        kind: kind.to_owned(),
+        size_bytes: read_parsed::<u64>(dir, "size").map_or(0, |sectors| sectors * SECTOR_BYTES),
+        model: read_attr(&device_dir, "model")
+            .or_else(|| read_attr(disk_dir, "model"))
+            .unwrap_or_default(),
+        serial: ["serial", "wwid"]
+            .iter()
+            .find_map(|attr| read_attr(&device_dir, attr).or_else(|| read_attr(disk_dir, attr)))
+            .unwrap_or_default(),
+        rotational: read_flag(&disk_dir.join("queue"), "rotational"),
+        removable: read_flag(disk_dir, "removable"),
+        read_only: read_flag(dir, "ro"),
+        parent,
+        name,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    /// A Debian laptop's mountinfo (trimmed), with an escaped space and a stacked mount.
+    const MOUNTINFO: &str = "\
+22 28 0:21 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
+23 28 0:22 / /proc rw,nosuid,nodev,noexec,relatime shared:13 - proc proc rw
+24 28 0:5 / /dev rw,nosuid,relatime shared:2 - devtmpfs udev rw,size=8040132k,nr_inodes=2010033,mode=755
+26 24 0:23 / /dev/shm rw,nosuid,nodev shared:4 - tmpfs tmpfs rw,inode64
+27 28 0:25 / /run rw,nosuid,nodev,noexec,relatime shared:5 - tmpfs tmpfs rw,size=1612184k,mode=755
+28 1 259:2 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p2 rw,errors=remount-ro
+30 22 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate
+45 28 259:1 / /boot/efi rw,relatime shared:31 - vfat /dev/nvme0n1p1 rw,fmask=0077,dmask=0077
+46 28 0:40 / /tmp rw,nosuid,nodev shared:32 - tmpfs tmpfs rw,nr_inodes=1048576,inode64
+50 28 259:3 / /srv/My\\040Data ro,relatime shared:33 - btrfs /dev/nvme0n1p3 rw,ssd,subvol=/
+51 28 7:0 / /mnt/image rw,relatime shared:34 - ext4 /dev/loop0 ro
+52 28 7:1 / /mnt/image rw,relatime shared:35 - xfs /dev/loop1 rw
+60 27 0:50 / /run/user/1000 rw,nosuid,nodev,relatime shared:40 - tmpfs tmpfs rw,size=1612180k,mode=700,uid=1000,gid=1000
+61 60 0:51 / /run/user/1000/gvfs rw,nosuid,nodev,relatime shared:41 - fuse.gvfsd-fuse gvfsd-fuse rw,user_id=1000
+broken line
+";
+
+    #[test]
+    fn mountinfo_parses_fields_escapes_and_read_only() {
+        let mounts = parse_mountinfo(MOUNTINFO);
+        assert_eq!(mounts.len(), 14);
+        let data = mounts
+            .iter()
+            .find(|m| m.source == "/dev/nvme0n1p3")
+            .unwrap();
+        assert_eq!(data.mount_point, "/srv/My Data");
+        assert_eq!(data.fs_type, "btrfs");
+        assert!(data.read_only, "ro in the per-mount options");
+        let image = mounts.iter().find(|m| m.source == "/dev/loop0").unwrap();
+        assert!(image.read_only, "ro in the superblock options");
+        let root = mounts.iter().find(|m| m.mount_point == "/").unwrap();
+        assert!(!root.read_only, "errors=remount-ro is not ro");
+    }
+
+    #[test]
+    fn filesystems_are_storage_only_and_visible_only() {
+        let sizes = [MountSize {
+            mount_point: "/".into(),
+            total_bytes: 500_000_000_000,
+            available_bytes: 200_000_000_000,
+        }];
+        let filesystems = filesystems(&parse_mountinfo(MOUNTINFO), &sizes);
+        let points: Vec<&str> = filesystems.iter().map(|f| f.mount_point.as_str()).collect();
+        assert_eq!(
+            points,
+            ["/", "/boot/efi", "/tmp", "/srv/My Data", "/mnt/image"]
+        );
+        assert_eq!(filesystems[0].device, "/dev/nvme0n1p2");
+        assert_eq!(filesystems[0].fs_type, "ext4");
+        assert_eq!(filesystems[0].total_bytes, 500_000_000_000);
+        assert_eq!(filesystems[0].available_bytes, 200_000_000_000);
+        assert_eq!(filesystems[1].total_bytes, 0, "not measured");
+        // /mnt/image shows the xfs mounted over the ext4.
+        assert_eq!(filesystems[4].fs_type, "xfs");
+        assert!(!filesystems[4].read_only);
+    }
+
+    fn write(path: &Path, text: &str) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    /// /sys/class/block with symlinks into /sys/devices, as the kernel lays it out.
+    fn block_fixture(root: &Path) -> std::path::PathBuf {
+        let devices = root.join("devices");
+        let class = root.join("class/block");
+        fs::create_dir_all(&class).unwrap();
+
+        let sda = devices.join("pci0000:00/0000:00:17.0/ata1/host0/target0:0:0/0:0:0:0/block/sda");
+        write(&sda.join("size"), "976773168\n");
+        write(&sda.join("ro"), "0\n");
+        write(&sda.join("removable"), "0\n");
+        write(&sda.join("queue/rotational"), "1\n");
+        write(&sda.join("device/model"), "WDC WD5000LPCX-2\n");
+        write(&sda.join("device/type"), "0\n");
+        write(
+            &sda.join("device/wwid"),
+            "t10.ATA     WDC WD5000LPCX-24VHAT0  WD-WXA1A65K1234\n",
+        );
+        write(&sda.join("sda1/partition"), "1\n");
+        write(&sda.join("sda1/size"), "1048576\n");
+        write(&sda.join("sda1/ro"), "0\n");
+        symlink(&sda, class.join("sda")).unwrap();
+        symlink(sda.join("sda1"), class.join("sda1")).unwrap();
+
+        let nvme = devices.join("pci0000:00/0000:00:1d.0/0000:3d:00.0/nvme/nvme0/nvme0n1");
+        write(&nvme.join("size"), "1000215216\n");
+        write(&nvme.join("queue/rotational"), "0\n");
+        write(&nvme.join("removable"), "0\n");
+        write(
+            &nvme.join("device/model"),
+            "Samsung SSD 980 PRO 1TB                 \n",
+        );
+        write(&nvme.join("device/serial"), "S5GXNF0R123456A     \n");
+        symlink(&nvme, class.join("nvme0n1")).unwrap();
+
+        let sr0 = devices.join("pci0000:00/0000:00:1f.2/ata2/host1/target1:0:0/1:0:0:0/block/sr0");
+        write(&sr0.join("size"), "0\n");
+        write(&sr0.join("removable"), "1\n");
+        write(&sr0.join("ro"), "0\n");
+        write(&sr0.join("device/type"), "5\n");
+        symlink(&sr0, class.join("sr0")).unwrap();
+
+        let loop0 = devices.join("virtual/block/loop0");
+        write(&loop0.join("size"), "131072\n");
+        write(&loop0.join("ro"), "1\n");
+        symlink(&loop0, class.join("loop0")).unwrap();
+        let loop1 = devices.join("virtual/block/loop1");
+        write(&loop1.join("size"), "0\n");
+        symlink(&loop1, class.join("loop1")).unwrap();
+
+        let zram = devices.join("virtual/block/zram0");
+        write(&zram.join("size"), "garbage\n");
+        symlink(&zram, class.join("zram0")).unwrap();
+        class
+    }
+
+    #[test]
+    fn block_devices_from_fixture_sysfs() {
+        let root = tempfile::tempdir().unwrap();
+        let devices = block_devices(&block_fixture(root.path()));
+        let names: Vec<&str> = devices.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["loop0", "nvme0n1", "sda", "sda1", "sr0", "zram0"]);
+
+        let sda = &devices[2];
+        assert_eq!(sda.kind, "disk");
+        assert_eq!(sda.size_bytes, 976_773_168 * 512);
+        assert_eq!(sda.model, "WDC WD5000LPCX-2");
+        assert_eq!(
+            sda.serial,
+            "t10.ATA     WDC WD5000LPCX-24VHAT0  WD-WXA1A65K1234"
+        );
+        assert!(sda.rotational && !sda.removable && !sda.read_only);
+        assert_eq!(sda.parent, "");
+
+        let sda1 = &devices[3];
+        assert_eq!(sda1.kind, "partition");
+        assert_eq!(sda1.parent, "sda");
+        assert_eq!(sda1.size_bytes, 512 << 20);
+        assert!(sda1.rotational, "a partition shares its disk's queue");
+        assert_eq!(sda1.model, "WDC WD5000LPCX-2");
+
+        let nvme = &devices[1];
+        assert_eq!(nvme.model, "Samsung SSD 980 PRO 1TB");
+        assert_eq!(nvme.serial, "S5GXNF0R123456A");
+        assert!(!nvme.rotational);
+
+        assert_eq!(devices[0].kind, "loop");
+        assert!(devices[0].read_only);
+        assert_eq!(devices[4].kind, "rom");
+        assert!(devices[4].removable);
+        assert_eq!(devices[5].kind, "virtual");
+        assert_eq!(devices[5].size_bytes, 0, "unparsable size is unknown");
+    }
+
+    #[test]
+    fn live_storage_lists_the_root_file_system() {
+        let storage = crate::inventory::Collector::new().storage();
+        let root = storage
+            .filesystems
+            .iter()
+            .find(|fs| fs.mount_point == "/")
+            .unwrap();
+        assert!(root.total_bytes > 0);
+        assert!(storage.filesystems.iter().all(|fs| fs.fs_type != "proc"));
+        let sysfs_names = dir_entries(Path::new("/sys/class/block"));
+        for device in &storage.block_devices {
+            assert!(sysfs_names.iter().any(|(name, _)| *name == device.name));
+        }
+    }
+}
