@@ -86,7 +86,7 @@ impl TestBus {
             .arg(format!("--config-file={}", config_path.display()))
             .args(["--nofork", "--print-address=1", "--nopidfile"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(File::create(dir.path().join("dbus-daemon.log"))?)
             .spawn()
             .context("cannot start dbus-daemon (install the `dbus` package)")?;
         // dbus-daemon prints its address once it listens: that is the moment to connect.

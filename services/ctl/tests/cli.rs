@@ -1,0 +1,276 @@
+//! qos-ctl end to end: steppps-mgr and steppps-spaced as real processes on a private bus,
+//! driven by the real qos-ctl binary.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use steppps::api::{MANAGER, SPACE};
+use steppps::testing::{TestBus, workspace_binary};
+
+const QOS_CTL: &str = env!("CARGO_BIN_EXE_qos-ctl");
+
+fn qos_ctl(bus: &TestBus, args: &[&str]) -> Output {
+    bus.command(QOS_CTL).args(args).output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn dimension<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["dimensions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == name)
+        .unwrap()
+}
+
+/// A bus with the manager and the space daemon running.
+async fn system() -> (TestBus, steppps::testing::DaemonPid) {
+    let mut bus = TestBus::start().unwrap();
+    bus.spawn_daemon(&workspace_binary("steppps-mgr").unwrap(), &[])
+        .unwrap();
+    bus.wait_for_name(MANAGER.bus_name).await.unwrap();
+    let space = bus
+        .spawn_daemon(&workspace_binary("steppps-spaced").unwrap(), &[])
+        .unwrap();
+    bus.wait_for_name(SPACE.bus_name).await.unwrap();
+    (bus, space)
+}
+
+/// Polls `qos-ctl status --json` until `accept` holds, for at most `limit`.
+fn status_until(
+    bus: &TestBus,
+    limit: Duration,
+    accept: impl Fn(&Value) -> bool,
+) -> (Output, Value) {
+    let start = Instant::now();
+    loop {
+        let out = qos_ctl(bus, &["status", "--json"]);
+        let status: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        if accept(&status) || start.elapsed() > limit {
+            return (out, status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn status_reports_space_ready_then_absent_after_kill_9() {
+    let (bus, space) = system().await;
+
+    let (out, status) = status_until(&bus, Duration::from_secs(10), |s| {
+        dimension(s, "space")["state"] == "ready"
+    });
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let row = dimension(&status, "space");
+    assert_eq!(row["state"], "ready");
+    assert_eq!(row["healthy"], true);
+    assert_eq!(row["pid"], space.0);
+    assert_eq!(row["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(status["overall"], "ok");
+    assert_eq!(dimension(&status, "time")["state"], "not-installed");
+
+    bus.signal(space, Signal::SIGKILL).unwrap();
+    // Within 2 s the manager must report it absent, and status must exit 1.
+    let (out, status) = status_until(&bus, Duration::from_secs(2), |s| {
+        dimension(s, "space")["state"] == "absent"
+    });
+    assert_eq!(dimension(&status, "space")["state"], "absent", "{status}");
+    assert_eq!(dimension(&status, "space")["present"], false);
+    assert_eq!(status["overall"], "degraded");
+    assert_eq!(out.status.code(), Some(1));
+
+    let table = qos_ctl(&bus, &["status"]);
+    assert_eq!(table.status.code(), Some(1));
+    let text = stdout(&table);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("space") && l.contains("absent")),
+        "{text}"
+    );
+    assert!(
+        text.contains("degraded: 0 of 1 expected dimensions ready"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn space_cpu_matches_nproc() {
+    let (bus, _) = system().await;
+    let nproc: u64 = String::from_utf8(Command::new("nproc").output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+
+    let out = qos_ctl(&bus, &["space", "cpu", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let cpu: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cpu["logical_cpus"], nproc);
+
+    let out = qos_ctl(&bus, &["space", "cpu"]);
+    let text = stdout(&out);
+    let line = text.lines().find(|l| l.contains("logical CPUs")).unwrap();
+    assert_eq!(
+        line.split(':').nth(1).unwrap().trim(),
+        nproc.to_string(),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn space_views_show_the_machine() {
+    let (bus, _) = system().await;
+    let out = qos_ctl(&bus, &["space", "net", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let net: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lo = net
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "lo")
+        .unwrap();
+    assert_eq!(lo["kind"], "loopback");
+    assert!(
+        lo["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "127.0.0.1/8"),
+        "{lo}"
+    );
+
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let total_kib: u64 = meminfo
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let out = qos_ctl(&bus, &["space", "memory", "--json"]);
+    let memory: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(memory["total_bytes"], total_kib * 1024);
+
+    let out = qos_ctl(&bus, &["space", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let inventory: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "os", "cpu", "memory", "storage", "network", "devices", "thermal", "power", "pressure",
+    ] {
+        assert!(inventory.get(key).is_some(), "inventory lacks {key}");
+    }
+    let uname =
+        String::from_utf8(Command::new("uname").arg("-r").output().unwrap().stdout).unwrap();
+    assert_eq!(inventory["os"]["kernel_release"], uname.trim());
+
+    for view in ["os", "disks", "devices", "thermal", "power", "pressure"] {
+        let out = qos_ctl(&bus, &["space", view]);
+        assert_eq!(out.status.code(), Some(0), "space {view}: {}", stderr(&out));
+        assert!(!stdout(&out).is_empty(), "space {view} printed nothing");
+    }
+}
+
+#[tokio::test]
+async fn unreachable_daemons_exit_2_with_a_hint() {
+    let bus = TestBus::start().unwrap();
+    let out = qos_ctl(&bus, &["status"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("steppps-mgr is not running"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("systemctl start steppps-mgr.service"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = qos_ctl(&bus, &["space", "cpu"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = bus
+        .command(QOS_CTL)
+        .args(["--bus", "unix:path=/nonexistent/bus", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("cannot connect"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn restart_refusals_are_clear() {
+    let (bus, _) = system().await;
+    let out = qos_ctl(&bus, &["restart", "spaec"]);
+    assert_eq!(out.status.code(), Some(64), "usage error");
+    assert!(
+        stderr(&out).contains("possible values: space, time"),
+        "{}",
+        stderr(&out)
+    );
+
+    if !std::path::Path::new("/run/systemd/system").exists()
+        && nix::unistd::Uid::effective().is_root()
+    {
+        let out = qos_ctl(&bus, &["restart", "space"]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = stderr(&out);
+        assert!(err.contains("does not run systemd as PID 1"), "{err}");
+        assert!(err.contains("org.quantumos.Error.NotSupported"), "{err}");
+    }
+    // The manager still answers.
+    assert!(qos_ctl(&bus, &["dimensions"]).status.success());
+}
+
+#[test]
+fn help_man_page_and_completions() {
+    let out = Command::new(QOS_CTL).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = stdout(&out);
+    for word in [
+        "status",
+        "space",
+        "restart",
+        "--json",
+        "--bus",
+        "Exit status",
+    ] {
+        assert!(help.contains(word), "--help lacks {word}");
+    }
+    let man = Command::new(QOS_CTL)
+        .args(["generate", "man"])
+        .output()
+        .unwrap();
+    assert!(man.status.success());
+    assert!(stdout(&man).starts_with(".ie"), "roff output");
+    assert!(stdout(&man).contains("qos\\-ctl"));
+    let bash = Command::new(QOS_CTL)
+        .args(["generate", "completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&bash).contains("complete -F"),
+        "bash completion script"
+    );
+    let bad = Command::new(QOS_CTL).args(["bogus"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(64));
+}
