@@ -1,6 +1,10 @@
 //! Left-aligned columns for terminal output, sized to their widest cell.
 
+/// Renders a table; an empty one as `<first header>: none`.
 pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
+    if rows.is_empty() {
+        return format!("{}: none\n", header.first().copied().unwrap_or("rows"));
+    }
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -63,6 +67,11 @@ mod tests {
             &[vec!["long-name".into(), "x".into(), "last".into()]],
         );
         assert_eq!(out, "A          B  C\nlong-name  x  last\n");
+    }
+
+    #[test]
+    fn empty_table_says_none() {
+        assert_eq!(render(&["USB", "ID"], &[]), "USB: none\n");
     }
 
     #[test]

@@ -189,25 +189,13 @@ impl Vitals for Space {
             HotplugState::Disabled => "device events disabled in space.toml".to_string(),
             HotplugState::Unavailable(why) => format!("no device events: {why}"),
         };
+        let gib = facts.memory_total as f64 / f64::from(1u32 << 30);
         (
             true,
             format!(
-                "{} CPUs, {} bytes of memory; {hotplug}",
-                facts.cpu_count, facts.memory_total
+                "{} CPUs, {gib:.1} GiB of memory; {hotplug}",
+                facts.cpu_count
             ),
         )
-    }
-
-    fn metrics(&self) -> HashMap<String, f64> {
-        HashMap::from([
-            (
-                "inventory_requests".into(),
-                self.inventory_requests.load(Ordering::Relaxed) as f64,
-            ),
-            (
-                "device_changes".into(),
-                self.changes_seen.load(Ordering::Relaxed) as f64,
-            ),
-        ])
     }
 }
