@@ -198,4 +198,17 @@ impl Vitals for Space {
             ),
         )
     }
+
+    fn metrics(&self) -> HashMap<String, f64> {
+        HashMap::from([
+            (
+                "inventory_requests".into(),
+                self.inventory_requests.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "device_changes".into(),
+                self.changes_seen.load(Ordering::Relaxed) as f64,
+            ),
+        ])
+    }
 }
