@@ -193,6 +193,9 @@ impl UeventSocket {
 
     /// The next uevent. Datagrams that are not kernel uevents, or are malformed, are skipped
     /// (malformed ones with a warning). An error means the socket itself failed.
+    ///
+    /// Cancel-safe: nothing is awaited between receiving a datagram and returning it, so using
+    /// this in `tokio::select!` loses no event.
     pub async fn next(&mut self) -> io::Result<Uevent> {
         loop {
             let mut ready = self.socket.readable().await?;

@@ -197,6 +197,7 @@ pub fn pci_class_name(class_code: u32) -> &'static str {
         0x12 => "Processing accelerators",
         0x13 => "Non-Essential Instrumentation",
         0x40 => "Coprocessor",
+        0xff => "Unassigned class",
         _ => "",
     }
 }
@@ -285,6 +286,7 @@ C 00  Unclassified device [0000]
         assert_eq!(pci_class_name(0x01_0802), "Non-Volatile memory controller");
         assert_eq!(pci_class_name(0x0c_0330), "USB controller");
         assert_eq!(pci_class_name(0x02_8000), "Network controller");
+        assert_eq!(pci_class_name(0xff_ff00), "Unassigned class");
         assert_eq!(pci_class_name(0xfe_0000), "");
     }
 

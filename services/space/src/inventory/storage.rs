@@ -14,6 +14,11 @@ use super::{dir_entries, read_attr, read_flag, read_parsed};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MountEntry {
     pub mount_point: String,
+    /// `major:minor` of the file system: the same for every mount of one file system.
+    pub device_number: String,
+    /// The directory of that file system seen at the mount point: `/` for an ordinary
+    /// mount, a sub-directory for a bind mount or a btrfs subvolume (`/@home`).
+    pub root: String,
     pub source: String,
     pub fs_type: String,
     /// The mount or its superblock is read-only (`ro` in either option list).
@@ -29,7 +34,9 @@ pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
 fn parse_mountinfo_line(line: &str) -> Option<MountEntry> {
     let (before, after) = line.split_once(" - ")?;
     let mut before = before.split(' ');
-    let mount_point = before.nth(4)?;
+    let device_number = before.nth(2)?;
+    let root = before.next()?;
+    let mount_point = before.next()?;
     let mount_options = before.next()?;
     let mut after = after.split(' ');
     let fs_type = after.next()?;
@@ -38,6 +45,8 @@ fn parse_mountinfo_line(line: &str) -> Option<MountEntry> {
     let has_ro = |options: &str| options.split(',').any(|option| option == "ro");
     Some(MountEntry {
         mount_point: unescape_octal(mount_point),
+        device_number: device_number.to_owned(),
+        root: unescape_octal(root),
         source: unescape_octal(source),
         fs_type: fs_type.to_owned(),
         read_only: has_ro(mount_options) || has_ro(super_options),
@@ -123,17 +132,26 @@ pub struct MountSize {
 }
 
 /// The storage file systems among `mounts`, in mount order. When a mount point is mounted over,
-/// only the last (visible) mount is kept. Sizes are 0 for mounts sysinfo did not measure.
+/// only the last (visible) mount is kept. A file system mounted more than once is listed once,
+/// like df(1) does: bind mounts of a directory (`ip netns` binds /run/netns) would otherwise
+/// count the same disk twice. Sizes are 0 for mounts sysinfo did not measure.
 pub fn filesystems(mounts: &[MountEntry], sizes: &[MountSize]) -> Vec<Filesystem> {
-    let visible = mounts.iter().enumerate().filter(|(index, mount)| {
-        !mounts[index + 1..]
-            .iter()
-            .any(|later| later.mount_point == mount.mount_point)
-    });
-    visible
+    let storage: Vec<&MountEntry> = mounts
+        .iter()
+        .enumerate()
+        .filter(|(index, mount)| {
+            !mounts[index + 1..]
+                .iter()
+                .any(|later| later.mount_point == mount.mount_point)
+        })
         .map(|(_, mount)| mount)
         .filter(|mount| is_storage(mount))
-        .map(|mount| {
+        .collect();
+    storage
+        .iter()
+        .enumerate()
+        .filter(|(index, mount)| !shows_part_of_another(&storage, *index, mount))
+        .map(|(_, mount)| {
             let size = sizes
                 .iter()
                 .find(|size| size.mount_point == mount.mount_point);
@@ -147,6 +165,32 @@ pub fn filesystems(mounts: &[MountEntry], sizes: &[MountSize]) -> Vec<Filesystem
             }
         })
         .collect()
+}
+
+/// Whether `mount` shows the same file system as another listed mount whose root contains
+/// its own (a bind of a sub-directory), or the same root mounted earlier. The mount at `/` is
+/// always kept: it is the one people look for. btrfs subvolumes (`/@`, `/@home`) do not
+/// contain each other and are all kept.
+fn shows_part_of_another(storage: &[&MountEntry], index: usize, mount: &MountEntry) -> bool {
+    if mount.mount_point == "/" {
+        return false;
+    }
+    storage.iter().enumerate().any(|(other_index, other)| {
+        if other_index == index || other.device_number != mount.device_number {
+            return false;
+        }
+        let same_root = other.root == mount.root;
+        let other_contains_mine = !same_root
+            && (other.root == "/"
+                || mount
+                    .root
+                    .strip_prefix(other.root.as_str())
+                    .is_some_and(|rest| rest.starts_with('/')));
+        // Of two mounts of the same directory, the one at / or else the earlier one stays.
+        let other_is_preferred_twin =
+            same_root && (other.mount_point == "/" || other_index < index);
+        other_contains_mine || other_is_preferred_twin
+    })
 }
 
 /// The block size sysfs counts `size` in, whatever the device's logical block size.
@@ -230,6 +274,11 @@ mod tests {
 50 28 259:3 / /srv/My\\040Data ro,relatime shared:33 - btrfs /dev/nvme0n1p3 rw,ssd,subvol=/
 51 28 7:0 / /mnt/image rw,relatime shared:34 - ext4 /dev/loop0 ro
 52 28 7:1 / /mnt/image rw,relatime shared:35 - xfs /dev/loop1 rw
+53 28 259:2 /srv/exports /export rw,relatime shared:36 - ext4 /dev/nvme0n1p2 rw
+54 28 259:2 / /mnt/again rw,relatime shared:37 - ext4 /dev/nvme0n1p2 rw
+55 28 0:60 /@ /mnt/pool rw,relatime shared:38 - btrfs /dev/sdb2 rw,subvol=/@
+56 28 0:60 /@home /mnt/pool-home rw,relatime shared:39 - btrfs /dev/sdb2 rw,subvol=/@home
+57 28 0:60 /@home/alice /mnt/alice rw,relatime shared:40 - btrfs /dev/sdb2 rw,subvol=/@home
 60 27 0:50 / /run/user/1000 rw,nosuid,nodev,relatime shared:40 - tmpfs tmpfs rw,size=1612180k,mode=700,uid=1000,gid=1000
 61 60 0:51 / /run/user/1000/gvfs rw,nosuid,nodev,relatime shared:41 - fuse.gvfsd-fuse gvfsd-fuse rw,user_id=1000
 broken line
@@ -238,7 +287,7 @@ broken line
     #[test]
     fn mountinfo_parses_fields_escapes_and_read_only() {
         let mounts = parse_mountinfo(MOUNTINFO);
-        assert_eq!(mounts.len(), 14);
+        assert_eq!(mounts.len(), 19);
         let data = mounts
             .iter()
             .find(|m| m.source == "/dev/nvme0n1p3")
@@ -250,6 +299,10 @@ broken line
         assert!(image.read_only, "ro in the superblock options");
         let root = mounts.iter().find(|m| m.mount_point == "/").unwrap();
         assert!(!root.read_only, "errors=remount-ro is not ro");
+        assert_eq!(
+            (root.device_number.as_str(), root.root.as_str()),
+            ("259:2", "/")
+        );
     }
 
     #[test]
@@ -261,9 +314,19 @@ broken line
         }];
         let filesystems = filesystems(&parse_mountinfo(MOUNTINFO), &sizes);
         let points: Vec<&str> = filesystems.iter().map(|f| f.mount_point.as_str()).collect();
+        // /export and /mnt/again show the root file system again, /mnt/alice a part of the
+        // /@home subvolume; the two subvolumes themselves are distinct.
         assert_eq!(
             points,
-            ["/", "/boot/efi", "/tmp", "/srv/My Data", "/mnt/image"]
+            [
+                "/",
+                "/boot/efi",
+                "/tmp",
+                "/srv/My Data",
+                "/mnt/image",
+                "/mnt/pool",
+                "/mnt/pool-home",
+            ]
         );
         assert_eq!(filesystems[0].device, "/dev/nvme0n1p2");
         assert_eq!(filesystems[0].fs_type, "ext4");
