@@ -175,3 +175,60 @@ async fn link_added_and_removed_signals() {
         gone.push(signal.args().unwrap().name().to_string());
     }
 }
+
+/// The shipped D-Bus policy lets root own org.quantumos.Space1 and nobody else; a daemon
+/// that may not own its name says which policy file to look at. Needs root (to run the daemon
+/// as `nobody` with setpriv); skipped otherwise.
+#[tokio::test]
+async fn shipped_policy_lets_only_root_own_the_name() {
+    if !nix::unistd::Uid::effective().is_root()
+        || Command::new("setpriv").arg("--version").output().is_err()
+    {
+        eprintln!("skipped: needs root and setpriv");
+        return;
+    }
+    let policy = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../recipes/quantumos/usr/share/dbus-1/system.d/org.quantumos.Space1.conf");
+    let mut bus = TestBus::start_with_policies(&[&policy]).unwrap();
+    let binary = workspace_binary("steppps-spaced").unwrap();
+
+    let out = bus
+        .command("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&binary)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("Permission denied") && err.contains("steppps-spaced") {
+        eprintln!("skipped: nobody cannot execute {}", binary.display());
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("not allowed to own org.quantumos.Space1"),
+        "{err}"
+    );
+    assert!(err.contains("org.quantumos.Space1.conf"), "{err}");
+
+    spaced(&mut bus, &[]).await;
+    // And any user may call it.
+    let out = bus
+        .command("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "busctl"])
+        .arg(format!("--address={}", bus.address()))
+        .args([
+            "get-property",
+            SPACE.bus_name,
+            SPACE.path,
+            "org.quantumos.Dimension1",
+            "State",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "s \"ready\"",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -65,7 +65,6 @@ pub fn describe_remote(err: &zbus::Error) -> (Option<String>, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zbus::DBusError as _;
 
     #[test]
     fn errors_carry_quantumos_names() {

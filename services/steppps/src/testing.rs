@@ -44,12 +44,17 @@ pub struct DaemonPid(pub u32);
 impl TestBus {
     /// Starts a `dbus-daemon` that lets anyone own any name (tests run as any user).
     pub fn start() -> anyhow::Result<TestBus> {
-        Self::start_with_policies(&[])
+        Self::start_bus(&[], true)
     }
 
-    /// Like [`TestBus::start`], also loading D-Bus policy files (`<include>`), so a test
-    /// proves the shipped policy parses and what it allows.
+    /// A bus that enforces the given D-Bus policy files (`<include>`) the way the system bus
+    /// does: anyone may call, but owning a name needs a policy that allows it. A test proves
+    /// with it that the shipped policy parses and what it allows.
     pub fn start_with_policies(policies: &[&Path]) -> anyhow::Result<TestBus> {
+        Self::start_bus(policies, false)
+    }
+
+    fn start_bus(policies: &[&Path], anyone_owns: bool) -> anyhow::Result<TestBus> {
         let dir = tempfile::Builder::new().prefix("qos-testbus-").tempdir()?;
         let socket = dir.path().join("bus");
         let includes: String = policies
@@ -65,8 +70,7 @@ impl TestBus {
   <auth>EXTERNAL</auth>
   <policy context="default">
     <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
+{own}    <allow send_type="method_call"/>
     <allow send_type="signal"/>
     <allow send_type="method_return"/>
     <allow send_type="error"/>
@@ -77,7 +81,12 @@ impl TestBus {
   </policy>
 {includes}</busconfig>
 "#,
-            socket = socket.display()
+            socket = socket.display(),
+            own = if anyone_owns {
+                "    <allow own=\"*\"/>\n"
+            } else {
+                ""
+            },
         );
         let config_path = dir.path().join("bus.conf");
         fs::write(&config_path, config)?;
