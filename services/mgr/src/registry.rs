@@ -135,6 +135,14 @@ impl Registry {
         now_usec: u64,
     ) -> Option<DimensionStatus> {
         let row = self.rows.iter_mut().find(|r| r.id.bus_name == bus_name)?;
+        // A probe's answer from a process that has gone since says nothing about now.
+        let is_probe = matches!(
+            observation,
+            Observation::Probed { .. } | Observation::ProbeFailed { .. }
+        );
+        if is_probe && row.owner.is_none() {
+            return None;
+        }
         let before = row.status();
         row.checked_usec = now_usec;
         match observation {
@@ -162,19 +170,12 @@ impl Registry {
                 healthy,
                 detail,
             } => {
-                if row.owner.is_none() {
-                    // A late answer from a process that has gone since: ignore it.
-                    return None;
-                }
                 row.state = Some(state);
                 row.version = version;
                 row.healthy = healthy;
                 row.detail = detail;
             }
             Observation::ProbeFailed { detail } => {
-                if row.owner.is_none() {
-                    return None;
-                }
                 row.healthy = false;
                 row.detail = detail;
             }

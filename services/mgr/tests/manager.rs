@@ -197,3 +197,111 @@ async fn sigterm_stops_cleanly_and_releases_the_name() {
     let (_, out, _) = busctl(&bus, &["list", "--no-pager"]);
     assert!(!out.contains(MANAGER.bus_name), "{out}");
 }
+
+async fn next_change(
+    changes: &mut steppps::api::manager::DimensionChangedStream,
+) -> steppps::api::manager::DimensionStatus {
+    use futures_util::StreamExt;
+    let signal = tokio::time::timeout(Duration::from_secs(10), changes.next())
+        .await
+        .expect("no DimensionChanged")
+        .unwrap();
+    signal.args().unwrap().status
+}
+
+/// Clients following `DimensionChanged` see a dimension appear, become ready, and vanish.
+#[tokio::test]
+async fn dimension_changed_follows_a_dimension() {
+    let mut bus = TestBus::start().unwrap();
+    bus.spawn_daemon(&mgr(), &[]).unwrap();
+    bus.wait_for_name(MANAGER.bus_name).await.unwrap();
+    let conn = bus.connect().await.unwrap();
+    let manager = Manager1Proxy::new(&conn).await.unwrap();
+    let mut changes = manager.receive_dimension_changed().await.unwrap();
+
+    let space = bus
+        .spawn_daemon(&workspace_binary("steppps-spaced").unwrap(), &[])
+        .unwrap();
+    let mut states = Vec::new();
+    while states.last().map(String::as_str) != Some("ready") {
+        let status = next_change(&mut changes).await;
+        assert_eq!(status.name, "space");
+        states.push(status.state);
+    }
+    assert_eq!(
+        states.first().map(String::as_str),
+        Some("starting"),
+        "{states:?}"
+    );
+
+    bus.signal(space, nix::sys::signal::Signal::SIGKILL)
+        .unwrap();
+    let status = next_change(&mut changes).await;
+    assert_eq!(
+        (status.name.as_str(), status.state.as_str(), status.present),
+        ("space", "absent", false)
+    );
+}
+
+/// Under systemd (`Type=notify`) a daemon sends READY=1 only once its name is owned, a STATUS=
+/// line, and WATCHDOG=1 pings when WATCHDOG_USEC is set. Checked with a notify socket of our
+/// own, as systemd would provide.
+#[tokio::test]
+async fn notifies_ready_after_owning_the_name_and_pings_the_watchdog() {
+    use std::os::unix::net::UnixDatagram;
+    let bus = TestBus::start().unwrap();
+    let socket_path = bus.dir().join("notify");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut child = bus
+        .command(mgr())
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "200000")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let mut buf = [0u8; 4096];
+    let n = socket.recv(&mut buf).expect("no notification");
+    let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(first.lines().any(|l| l == "READY=1"), "{first}");
+    assert!(
+        first
+            .lines()
+            .any(|l| l.starts_with("STATUS=serving org.quantumos.Manager1")),
+        "{first}"
+    );
+    // READY=1 came after the name was owned.
+    let (ok, out, _) = busctl(&bus, &["status", MANAGER.bus_name]);
+    assert!(ok, "name owned when READY=1 arrived: {out}");
+
+    let mut pings = 0;
+    while pings < 2 {
+        let n = socket.recv(&mut buf).expect("no watchdog ping");
+        if String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .any(|l| l == "WATCHDOG=1")
+        {
+            pings += 1;
+        }
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let mut stopping = false;
+    while let Ok(n) = socket.recv(&mut buf) {
+        if String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .any(|l| l == "STOPPING=1")
+        {
+            stopping = true;
+            break;
+        }
+    }
+    assert!(stopping, "STOPPING=1 on SIGTERM");
+    assert!(child.wait().unwrap().success());
+}
