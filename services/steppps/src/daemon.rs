@@ -94,7 +94,8 @@ where
             .context("cannot start the async runtime")?;
         runtime.block_on(async move {
             let connection = connect(args.bus.as_deref()).await?;
-            body(Daemon::new(id, connection), config).await
+            let daemon = Daemon::new(id, connection).on_private_bus(args.bus.is_some());
+            body(daemon, config).await
         })
     })();
     match result {
@@ -113,11 +114,22 @@ where
 pub struct Daemon {
     id: &'static DimensionId,
     connection: Connection,
+    private_bus: bool,
 }
 
 impl Daemon {
     pub fn new(id: &'static DimensionId, connection: Connection) -> Self {
-        Daemon { id, connection }
+        Daemon {
+            id,
+            connection,
+            private_bus: false,
+        }
+    }
+
+    /// Marks the connection as one to a bus other than the system bus (for messages).
+    pub fn on_private_bus(mut self, private: bool) -> Self {
+        self.private_bus = private;
+        self
     }
 
     pub fn id(&self) -> &'static DimensionId {
@@ -159,7 +171,7 @@ impl Daemon {
     }
 
     fn describe_bus(&self) -> &'static str {
-        if std::env::var_os("DBUS_SYSTEM_BUS_ADDRESS").is_some() {
+        if self.private_bus {
             "a private bus"
         } else {
             "the system bus"
