@@ -215,14 +215,7 @@ impl Registry {
 
     /// `(ready, expected)` counts, for the manager's own health and metrics.
     pub fn counts(&self) -> (usize, usize) {
-        let status = self.status();
-        let expected = status.dimensions.iter().filter(|d| d.expected).count();
-        let ready = status
-            .dimensions
-            .iter()
-            .filter(|d| d.expected && d.is_ok())
-            .count();
-        (ready, expected)
+        self.status().counts()
     }
 }
 

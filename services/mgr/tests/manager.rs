@@ -14,11 +14,7 @@ fn mgr() -> std::path::PathBuf {
 }
 
 fn busctl(bus: &TestBus, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("busctl")
-        .arg(format!("--address={}", bus.address()))
-        .args(args)
-        .output()
-        .unwrap();
+    let out = bus.busctl(args).unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

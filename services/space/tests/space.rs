@@ -13,11 +13,7 @@ use steppps::api::space::Space1Proxy;
 use steppps::testing::{TestBus, workspace_binary};
 
 fn busctl(bus: &TestBus, args: &[&str]) -> String {
-    let out = Command::new("busctl")
-        .arg(format!("--address={}", bus.address()))
-        .args(args)
-        .output()
-        .unwrap();
+    let out = bus.busctl(args).unwrap();
     assert!(
         out.status.success(),
         "busctl {args:?}: {}",

@@ -135,6 +135,15 @@ impl TestBus {
         cmd
     }
 
+    /// Runs `busctl` against this bus and returns its output.
+    pub fn busctl(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
+        Command::new("busctl")
+            .arg(format!("--address={}", self.address))
+            .args(args)
+            .output()
+            .context("cannot run busctl (install the `systemd` package)")
+    }
+
     /// Starts a daemon binary on this bus with its own state directory, no config file
     /// unless `args` names one, and its stderr in `<dir>/<binary>.log`.
     pub fn spawn_daemon(&mut self, binary: &Path, args: &[&str]) -> anyhow::Result<DaemonPid> {

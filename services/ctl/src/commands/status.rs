@@ -46,12 +46,7 @@ fn render(status: &SystemStatus) -> String {
             ]
         })
         .collect();
-    let expected = status.dimensions.iter().filter(|d| d.expected).count();
-    let ready = status
-        .dimensions
-        .iter()
-        .filter(|d| d.expected && d.is_ok())
-        .count();
+    let (ready, expected) = status.counts();
     format!(
         "{}\n{}: {ready} of {expected} expected dimensions ready\n",
         table::render(

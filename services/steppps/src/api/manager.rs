@@ -51,6 +51,15 @@ pub struct SystemStatus {
     pub dimensions: Vec<DimensionStatus>,
 }
 
+impl SystemStatus {
+    /// `(ready, expected)`: how many expected dimensions are ready and healthy, of how many.
+    pub fn counts(&self) -> (usize, usize) {
+        let expected = self.dimensions.iter().filter(|d| d.expected);
+        let ready = expected.clone().filter(|d| d.is_ok()).count();
+        (ready, expected.count())
+    }
+}
+
 #[proxy(
     interface = "org.quantumos.Manager1",
     default_service = "org.quantumos.Manager1",
