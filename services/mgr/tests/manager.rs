@@ -2,7 +2,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::process::Command;
 use std::time::Duration;
 
 use steppps::api::MANAGER;
