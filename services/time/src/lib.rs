@@ -1,0 +1,1 @@
+//! The TIME dimension (in progress).
