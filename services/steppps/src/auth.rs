@@ -24,10 +24,7 @@ pub async fn authorize(
     let sender = header
         .sender()
         .ok_or_else(|| Error::permission_denied("the call has no sender; refusing"))?;
-    let dbus = zbus::fdo::DBusProxy::new(connection).await?;
-    let uid = dbus
-        .get_connection_unix_user(BusName::Unique(sender.clone()))
-        .await?;
+    let uid = caller_uid(connection, header).await?;
     if uid == 0 {
         return Ok(());
     }
@@ -59,6 +56,18 @@ pub async fn authorize(
             "cannot ask polkit about {action}: {e}"
         ))),
     }
+}
+
+/// The uid of the process that sent the message `header` belongs to, as the bus daemon
+/// vouches for it (`GetConnectionUnixUser`): what per-user daemons key their data on.
+pub async fn caller_uid(connection: &Connection, header: &Header<'_>) -> Result<u32, Error> {
+    let sender = header
+        .sender()
+        .ok_or_else(|| Error::permission_denied("the call has no sender; refusing"))?;
+    let dbus = zbus::fdo::DBusProxy::new(connection).await?;
+    Ok(dbus
+        .get_connection_unix_user(BusName::Unique(sender.clone()))
+        .await?)
 }
 
 fn polkit_absent(e: &zbus::Error) -> bool {
