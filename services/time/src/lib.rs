@@ -1,1 +1,3 @@
-//! The TIME dimension (in progress).
+//! The TIME dimension.
+
+pub mod calendar;
