@@ -5,6 +5,7 @@
 pub mod dimension;
 pub mod manager;
 pub mod polkit;
+pub mod psychology;
 pub mod space;
 pub mod systemd;
 
