@@ -1,3 +1,5 @@
 //! The TIME dimension.
 
 pub mod calendar;
+pub mod timers;
+pub mod timespan;
