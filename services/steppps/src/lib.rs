@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod error;
 pub mod logging;
 pub mod notify;
+pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
 
