@@ -1,1 +1,214 @@
-fn main() {}
+//! qos-image: builds the QuantumOS ISO and boots it. See docs/image.md.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use qos_image::build::{self, BuildOptions};
+use qos_image::qemu::{self, Accel, Media, Vm};
+use qos_image::{Arch, Profile, Workspace, boottest, host};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "qos-image",
+    version,
+    about = "Build the QuantumOS ISO from recipes/ with mkosi, and boot and test it in qemu",
+    long_about = "Build the QuantumOS ISO from recipes/ with mkosi, and boot and test it in qemu.\n\n\
+        Outputs go to out/ in the repository: out/quantumos-<version>-<arch>.iso (the live \
+        profile; other profiles add -<profile>), a .manifest.json next to it and \
+        out/SHA256SUMS. Building needs root (mkosi) and the host tools `qos-image deps` installs."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct Target {
+    /// Architecture of the image.
+    #[arg(long, value_enum, default_value = "x86_64")]
+    arch: Arch,
+    /// Variant of the image: live (the product), baseline (without QuantumOS services),
+    /// test (live plus the in-guest boot test).
+    #[arg(long, value_enum, default_value = "live")]
+    profile: Profile,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct Machine {
+    /// The ISO to boot (default: the one `build` writes for --arch and --profile).
+    #[arg(long)]
+    iso: Option<PathBuf>,
+    /// Attach the ISO as a CD-ROM or as a disk (like a USB stick).
+    #[arg(long = "as", value_enum, default_value = "cdrom")]
+    media: Media,
+    /// tcg (emulation, works everywhere) or kvm.
+    #[arg(long, value_enum, default_value = "tcg")]
+    accel: Accel,
+    /// Guest memory in MiB.
+    #[arg(long, default_value_t = 2048)]
+    memory: u32,
+    /// Guest CPUs.
+    #[arg(long, default_value_t = 2)]
+    cpus: u32,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Check the host for the tools a build needs and install what is missing (apt-get, as
+    /// root; on Debian 12 mkosi and qemu come from bookworm-backports).
+    Deps {
+        #[arg(long, value_enum, default_value = "x86_64")]
+        arch: Arch,
+        /// Only report; install nothing (exit status 1 when something is missing).
+        #[arg(long)]
+        check: bool,
+    },
+    /// Build our binaries for the target, run mkosi, assemble the ISO, write SHA256SUMS and
+    /// the manifest (installs missing host tools first, as `deps` does).
+    Build {
+        #[command(flatten)]
+        target: Target,
+        /// Do not use or fill the package cache in /var/cache/quantumos-mkosi.
+        #[arg(long)]
+        no_cache: bool,
+    },
+    /// Boot an ISO in qemu with UEFI firmware: on this terminal's serial console, or
+    /// headless until a console line appears (--until).
+    Boot {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        machine: Machine,
+        /// Attach a blank disk of this size (e.g. 8G), created under out/vm/ when missing.
+        #[arg(long, value_name = "SIZE")]
+        disk: Option<String>,
+        /// Boot headless and stop once a console line contains TEXT, printing when
+        /// (e.g. "Reached target multi-user.target").
+        #[arg(long, value_name = "TEXT")]
+        until: Option<String>,
+        /// Seconds to wait for --until.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// The boot test: boot the test-profile ISO headless, wait for the in-guest check's
+    /// QOS-TEST-RESULT line and assert on it (nonzero exit status on failure).
+    Test {
+        #[arg(long, value_enum, default_value = "x86_64")]
+        arch: Arch,
+        #[command(flatten)]
+        machine: Machine,
+        /// Seconds to wait for the result.
+        #[arg(long, default_value_t = 900)]
+        timeout: u64,
+    },
+    /// Remove out/ (images, logs, the mkosi tools tree).
+    Clean {
+        /// Also remove the package cache in /var/cache/quantumos-mkosi.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+fn workspace() -> Result<Workspace> {
+    let here = std::env::current_dir().context("reading the current directory")?;
+    Workspace::discover(&here)
+}
+
+fn vm(ws: &Workspace, arch: Arch, profile: Profile, m: &Machine) -> Vm {
+    Vm {
+        arch,
+        iso: m
+            .iso
+            .clone()
+            .unwrap_or_else(|| build::iso_path(ws, arch, profile)),
+        media: m.media,
+        accel: m.accel,
+        memory_mib: m.memory,
+        cpus: m.cpus,
+        blank_disk: None,
+        state_dir: ws.out_dir().join("vm"),
+    }
+}
+
+fn console_log(ws: &Workspace, what: &str, arch: Arch) -> PathBuf {
+    ws.out_dir()
+        .join("logs")
+        .join(format!("console-{what}-{arch}.log"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("qos-image: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Cmd::Deps { arch, check } => host::install_missing(arch, check),
+        Cmd::Build { target, no_cache } => {
+            let ws = workspace()?;
+            build::build(
+                &ws,
+                &BuildOptions {
+                    arch: target.arch,
+                    profile: target.profile,
+                    use_cache: !no_cache,
+                },
+            )
+            .map(|_| ())
+        }
+        Cmd::Boot {
+            target,
+            machine,
+            disk,
+            until,
+            timeout,
+        } => {
+            let ws = workspace()?;
+            host::ensure(target.arch, true)?;
+            let mut vm = vm(&ws, target.arch, target.profile, &machine);
+            vm.blank_disk = disk.map(|size| {
+                (
+                    ws.out_dir()
+                        .join("vm")
+                        .join(format!("disk-{}.qcow2", target.arch)),
+                    size,
+                )
+            });
+            match until {
+                Some(text) => boottest::boot_until(
+                    &vm,
+                    &text,
+                    Duration::from_secs(timeout),
+                    &console_log(&ws, "boot", target.arch),
+                )
+                .map(|_| ()),
+                None => qemu::interactive(&vm),
+            }
+        }
+        Cmd::Test {
+            arch,
+            machine,
+            timeout,
+        } => {
+            let ws = workspace()?;
+            host::ensure(arch, true)?;
+            let vm = vm(&ws, arch, Profile::Test, &machine);
+            boottest::run(
+                &vm,
+                Duration::from_secs(timeout),
+                &console_log(&ws, "test", arch),
+            )
+        }
+        Cmd::Clean { all } => build::clean(&workspace()?, all),
+    }
+}

@@ -1,0 +1,234 @@
+//! Staging: builds the workspace's installable binaries for the target architecture and lays
+//! them out, with os-release branding, the qos-ctl man page and shell completions, as a tree
+//! mkosi copies into the image (`--extra-tree`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::manifest;
+use crate::platform::{Arch, Profile};
+use crate::run::{self, Step};
+use crate::workspace::Workspace;
+
+/// A file we put into the image, for the manifest.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StagedFile {
+    /// Absolute path in the image.
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+#[derive(Debug)]
+pub struct Staged {
+    pub root: PathBuf,
+    pub binaries: Vec<StagedFile>,
+}
+
+/// The os-release of every profile (`/usr/lib/os-release`).
+pub fn os_release(version_id: &str, commit: Option<&str>, repository: &str) -> String {
+    let mut text = format!(
+        "NAME=QuantumOS\n\
+         PRETTY_NAME=\"QuantumOS {version_id}\"\n\
+         ID=quantumos\n\
+         ID_LIKE=debian\n\
+         VERSION=\"{version_id}\"\n\
+         VERSION_ID={version_id}\n\
+         VERSION_CODENAME=trixie\n\
+         HOME_URL=\"{repository}\"\n\
+         ANSI_COLOR=\"0;36\"\n"
+    );
+    if let Some(commit) = commit {
+        let short: String = commit.chars().take(12).collect();
+        text.push_str(&format!("BUILD_ID={short}\n"));
+    }
+    text
+}
+
+const REPOSITORY: &str = "https://github.com/quantumos/quantumos";
+
+/// Builds and stages everything `profile` carries into `out/stage/<arch>-<profile>/`.
+pub fn stage(ws: &Workspace, arch: Arch, profile: Profile) -> Result<Staged> {
+    let root = ws
+        .out_dir()
+        .join("stage")
+        .join(format!("{}-{}", arch.name(), profile.name()));
+    if root.exists() {
+        fs::remove_dir_all(&root).with_context(|| format!("removing {}", root.display()))?;
+    }
+    let lib = root.join("usr/lib");
+    fs::create_dir_all(&lib).with_context(|| format!("creating {}", lib.display()))?;
+    fs::write(
+        lib.join("os-release"),
+        os_release(&ws.version_id(), ws.commit.as_deref(), REPOSITORY),
+    )?;
+
+    let mut binaries = Vec::new();
+    if !profile.has_payload() {
+        return Ok(Staged { root, binaries });
+    }
+    if ws.installables.is_empty() {
+        eprintln!(
+            "    warning: no workspace package declares [package.metadata.quantumos] install-dir; \
+             the image carries no QuantumOS binaries"
+        );
+        return Ok(Staged { root, binaries });
+    }
+
+    let step = Step::start(format!(
+        "Building {} for {} (cargo build --release)",
+        ws.installables
+            .iter()
+            .map(|i| i.binary.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        arch.rust_triple()
+    ));
+    let mut cargo = Command::new("cargo");
+    cargo
+        .args(["build", "--release", "--target", arch.rust_triple()])
+        .current_dir(&ws.root);
+    let mut packages: Vec<&str> = ws.installables.iter().map(|i| i.package.as_str()).collect();
+    packages.dedup();
+    for package in &packages {
+        cargo.args(["-p", package]);
+    }
+    for bin in &ws.installables {
+        cargo.args(["--bin", &bin.binary]);
+    }
+    // Binaries that do not depend on where the checkout is.
+    cargo.env(
+        rustflags_var(arch),
+        format!(
+            "--remap-path-prefix={}=/usr/src/quantumos",
+            ws.root.display()
+        ),
+    );
+    if !arch.is_host() && arch == Arch::Arm64 {
+        cargo.env(
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
+            "aarch64-linux-gnu-gcc",
+        );
+    }
+    run::logged(
+        &mut cargo,
+        &ws.out_dir()
+            .join("logs")
+            .join(format!("cargo-{}.log", arch.name())),
+        &step,
+    )?;
+    step.finish();
+
+    let built = ws.target_dir.join(arch.rust_triple()).join("release");
+    for bin in &ws.installables {
+        let from = built.join(&bin.binary);
+        let image_path = bin.image_path();
+        let to = root.join(image_path.trim_start_matches('/'));
+        install(&from, &to, 0o755)?;
+        binaries.push(StagedFile {
+            path: image_path,
+            sha256: manifest::sha256_file(&to)?,
+            size: fs::metadata(&to)?.len(),
+        });
+    }
+
+    if let Some(ctl) = ws.installables.iter().find(|i| i.binary == "qos-ctl") {
+        let staged = root.join(ctl.image_path().trim_start_matches('/'));
+        stage_ctl_docs(&staged, &root, arch)?;
+    }
+    Ok(Staged { root, binaries })
+}
+
+/// `CARGO_TARGET_<TRIPLE>_RUSTFLAGS`: applies to the target's crates only, so the host's
+/// build scripts and the developer's own builds keep their cache.
+fn rustflags_var(arch: Arch) -> String {
+    format!(
+        "CARGO_TARGET_{}_RUSTFLAGS",
+        arch.rust_triple().to_uppercase().replace('-', "_")
+    )
+}
+
+fn install(from: &Path, to: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if !from.is_file() {
+        bail!("cargo did not produce {}", from.display());
+    }
+    if let Some(parent) = to.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    fs::copy(from, to)
+        .with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+    fs::set_permissions(to, fs::Permissions::from_mode(mode))?;
+    Ok(())
+}
+
+/// The man page and completions qos-ctl prints itself (`qos-ctl generate …`). They do not
+/// depend on the architecture, but the binary must run here: for a foreign architecture
+/// this works when qemu-user is registered with binfmt_misc, and is skipped otherwise.
+fn stage_ctl_docs(ctl: &Path, root: &Path, arch: Arch) -> Result<()> {
+    let outputs: [(&[&str], &str); 4] = [
+        (&["generate", "man"], "usr/share/man/man1/qos-ctl.1"),
+        (
+            &["generate", "completions", "bash"],
+            "usr/share/bash-completion/completions/qos-ctl",
+        ),
+        (
+            &["generate", "completions", "zsh"],
+            "usr/share/zsh/vendor-completions/_qos-ctl",
+        ),
+        (
+            &["generate", "completions", "fish"],
+            "usr/share/fish/vendor_completions.d/qos-ctl.fish",
+        ),
+    ];
+    for (args, dest) in outputs {
+        match run::output(Command::new(ctl).args(args)) {
+            Ok(text) if !text.trim().is_empty() => {
+                let path = root.join(dest);
+                if let Some(parent) = path.parent() {
+                    fs::create_dir_all(parent)?;
+                }
+                fs::write(&path, text)?;
+            }
+            Ok(_) => eprintln!("    warning: `qos-ctl {}` printed nothing", args.join(" ")),
+            Err(e) => {
+                eprintln!(
+                    "    warning: skipping qos-ctl's man page and completions ({} binary; {e:#})",
+                    arch.name()
+                );
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_release_brands_the_image() {
+        let text = os_release("0.1", Some("0123456789abcdef"), REPOSITORY);
+        for line in [
+            "NAME=QuantumOS",
+            "ID=quantumos",
+            "ID_LIKE=debian",
+            "VERSION_ID=0.1",
+            "BUILD_ID=0123456789ab",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
+        }
+    }
+
+    #[test]
+    fn rustflags_apply_to_the_target_only() {
+        assert_eq!(
+            rustflags_var(Arch::Arm64),
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS"
+        );
+    }
+}
