@@ -7,13 +7,13 @@
 //! - a time span (`5min`, `in 1h`): once, that long after the timer was added (also fired on
 //!   start when it elapsed while the daemon was down).
 //!
-//! The state file is JSON, replaced atomically (write, fsync, rename, fsync the directory),
+//! The state file is JSON, replaced atomically ([`steppps::state::write_atomic`]),
 //! and saved before `AddTimer` returns and before an action runs: an acknowledged timer is
 //! never lost, and a firing is never repeated after a crash (at most once).
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -369,15 +369,7 @@ impl TimerStore {
             timers: self.timers.values().cloned().collect(),
         };
         let bytes = serde_json::to_vec_pretty(&file).map_err(|e| err(io::Error::other(e)))?;
-        let tmp = self.path.with_extension("json.tmp");
-        let mut f = File::create(&tmp).map_err(err)?;
-        f.write_all(&bytes).map_err(err)?;
-        f.sync_all().map_err(err)?;
-        fs::rename(&tmp, &self.path).map_err(err)?;
-        if let Some(dir) = self.path.parent() {
-            File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
-        }
-        Ok(())
+        steppps::state::write_atomic(&self.path, &bytes).map_err(err)
     }
 }
 
