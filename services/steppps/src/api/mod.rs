@@ -8,6 +8,7 @@ pub mod polkit;
 pub mod psychology;
 pub mod space;
 pub mod systemd;
+pub mod time;
 
 /// One STEPPPS dimension (or quantumd): where it lives on the bus and in systemd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
