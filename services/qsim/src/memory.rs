@@ -1,0 +1,91 @@
+//! Does a state vector fit? `16 · 2^n` bytes for `n` qubits, compared with the memory the
+//! machine has available (or a limit the caller sets).
+
+/// The largest register the simulator accepts at all (2^40 amplitudes is 16 TiB).
+pub const MAX_QUBITS: usize = 40;
+
+/// Bytes a state vector of `num_qubits` needs, or `None` when it does not fit in a `u128`.
+pub fn state_bytes(num_qubits: usize) -> Option<u128> {
+    if num_qubits >= 120 {
+        None
+    } else {
+        Some(16u128 << num_qubits)
+    }
+}
+
+/// Human size: `256.0 MiB`, `16.0 EiB`.
+pub fn human_bytes(bytes: u128) -> String {
+    const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// `MemAvailable` from `/proc/meminfo`, in bytes.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The state of a circuit would not fit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct MemoryError {
+    pub num_qubits: usize,
+    pub message: String,
+}
+
+/// Refuses `num_qubits` when its state vector exceeds `limit` bytes (the machine's available
+/// memory when `None`) or [`MAX_QUBITS`].
+pub fn check(num_qubits: usize, limit: Option<u64>) -> Result<u128, MemoryError> {
+    let needed = state_bytes(num_qubits);
+    let needs = match needed {
+        Some(b) => format!(
+            "a {num_qubits}-qubit state vector needs {} (2^{num_qubits} amplitudes × 16 bytes)",
+            human_bytes(b)
+        ),
+        None => format!("a {num_qubits}-qubit state vector needs more than 2^120 bytes"),
+    };
+    let limit = limit.or_else(available_memory);
+    match (needed, limit) {
+        (Some(b), Some(l)) if num_qubits <= MAX_QUBITS && b <= l as u128 => Ok(b),
+        (Some(b), None) if num_qubits <= MAX_QUBITS => Ok(b),
+        (_, Some(l)) => Err(MemoryError {
+            num_qubits,
+            message: format!(
+                "{needs}, but only {} of memory is available; use fewer qubits",
+                human_bytes(l as u128)
+            ),
+        }),
+        (_, None) => Err(MemoryError {
+            num_qubits,
+            message: format!("{needs}; the simulator's limit is {MAX_QUBITS} qubits"),
+        }),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sixty_qubits_are_refused_saying_how_much() {
+        let e = check(60, Some(8 << 30)).unwrap_err();
+        assert!(e.message.contains("16.0 EiB"), "{}", e.message);
+        assert!(e.message.contains("8.0 GiB"), "{}", e.message);
+        assert!(check(20, Some(8 << 30)).is_ok());
+        assert!(check(30, Some(1 << 30)).is_err());
+        assert_eq!(human_bytes(16 << 20), "16.0 MiB");
+    }
+}
