@@ -1,0 +1,2 @@
+//! The EVENT dimension.
+pub mod chain;
