@@ -284,6 +284,12 @@ pub async fn run_classes(time: Arc<Time>, connection: Connection, scan_interval:
         ));
         return;
     }
+    // The slices ship with the default weights; time.toml may change them.
+    for class in classes::CLASSES {
+        if let Err(e) = weigh_unit(&connection, &class.slice(), class, &time).await {
+            warn!("{e}");
+        }
+    }
     for (unit, class) in time.units_to_apply() {
         if let Err(e) = weigh_unit(&connection, &unit, class, &time).await {
             warn!("{e}");
