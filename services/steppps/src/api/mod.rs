@@ -3,6 +3,7 @@
 //! method renamed here breaks the build everywhere instead of failing at run time.
 
 pub mod dimension;
+pub mod event;
 pub mod manager;
 pub mod polkit;
 pub mod psychology;
