@@ -47,6 +47,9 @@ pub enum Command {
         #[arg(value_enum)]
         view: Option<SpaceView>,
     },
+    /// Timers, process classes and quantum-or-classical decisions (the time dimension)
+    #[command(subcommand)]
+    Time(crate::commands::time::TimeCommand),
     /// Restart a dimension's unit through systemd (needs root or polkit authorization)
     Restart {
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(steppps::api::dimension_names()))]

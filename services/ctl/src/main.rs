@@ -57,6 +57,7 @@ async fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Restart { dimension } => {
             commands::restart::restart(&client, dimension, cli.json).await
         }
+        Command::Time(command) => commands::time::run(&client, command, cli.json).await,
         Command::Generate { .. } => Ok(0),
     }
 }

@@ -4,6 +4,7 @@
 pub mod restart;
 pub mod space;
 pub mod status;
+pub mod time;
 
 use serde::Serialize;
 
