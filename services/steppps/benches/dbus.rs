@@ -211,13 +211,27 @@ fn main() -> anyhow::Result<()> {
         anyhow::Ok(samples)
     })?;
 
-    // Idle: nothing calls the daemons for a while, then their resident memory is read.
+    // Idle memory of every QuantumOS daemon that is built (later dimensions join without
+    // changes here): started on the bus, left alone, then measured.
+    let mut idle = vec![("reference (bare zbus service)".to_string(), reference.id())];
+    idle.push(("steppps-spaced".into(), spaced.0));
+    idle.push(("steppps-mgr".into(), mgr.0));
+    for dim in steppps::api::DIMENSIONS
+        .iter()
+        .filter(|d| d.name != "space")
+    {
+        if let Ok(binary) = workspace_binary(dim.binary) {
+            let pid = bus.spawn_daemon(&binary, &[])?;
+            if rt.block_on(bus.wait_for_name(dim.bus_name)).is_ok() {
+                idle.push((dim.binary.to_string(), pid.0));
+            }
+        }
+    }
     std::thread::sleep(Duration::from_secs(3));
-    let rss = [
-        ("reference (bare zbus service)", rss_kib(reference.id())),
-        ("steppps-spaced", rss_kib(spaced.0)),
-        ("steppps-mgr", rss_kib(mgr.0)),
-    ];
+    let rss: Vec<(String, u64)> = idle
+        .into_iter()
+        .map(|(name, pid)| (name, rss_kib(pid)))
+        .collect();
 
     println!(
         "D-Bus round trips through dbus-daemon, {ITERATIONS} calls each, interleaved (after {WARMUP} warm-up rounds):\n"
@@ -242,9 +256,14 @@ fn main() -> anyhow::Result<()> {
     println!("\nIdle resident memory:\n");
     println!("| process | RSS KiB | RSS MiB |");
     println!("|---|---:|---:|");
+    let total: u64 = rss.iter().skip(1).map(|(_, kib)| kib).sum();
     for (name, kib) in rss {
         println!("| {name} | {kib} | {:.1} |", kib as f64 / 1024.0);
     }
+    println!(
+        "| all QuantumOS daemons | {total} | {:.1} |",
+        total as f64 / 1024.0
+    );
     let mut reference = reference;
     let _ = reference.kill();
     let _ = reference.wait();

@@ -310,3 +310,60 @@ async fn config_with_unknown_key_is_refused() {
         "{err}"
     );
 }
+
+/// The user's path: `qos-ctl time …` against the daemon.
+#[tokio::test]
+async fn qos_ctl_time_commands() {
+    let mut bus = TestBus::start().unwrap();
+    timed(&mut bus).await;
+    let qos_ctl = workspace_binary("qos-ctl").unwrap();
+    let run = |args: &[&str]| bus.command(&qos_ctl).args(args).output().unwrap();
+
+    let out = run(&[
+        "time",
+        "add",
+        "backup",
+        "Mon..Fri 9:00",
+        "call",
+        "space",
+        "org.quantumos.Dimension1.Health",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["time", "timers", "--json"]);
+    let timers: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(timers[0]["name"], "backup");
+    assert_eq!(timers[0]["normalized"], "Mon..Fri *-*-* 09:00:00");
+    assert_eq!(
+        timers[0]["action"],
+        "call space org.quantumos.Dimension1.Health"
+    );
+
+    let out = run(&["time", "add", "bad", "Mon 9:61", "workflow", "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("position 7"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = run(&["time", "decide", "search", "24"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("classical\n"));
+
+    let out = run(&["time", "classes"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let quantum: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with("quantum"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(quantum[1], "400", "{text}");
+
+    assert!(run(&["time", "remove", "backup"]).status.success());
+    assert_eq!(run(&["time", "remove", "backup"]).status.code(), Some(1));
+}
