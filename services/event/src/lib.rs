@@ -1,2 +1,728 @@
-//! The EVENT dimension.
+//! The EVENT dimension: captures what happens on the system (the journal, systemd unit state
+//! changes, kernel device events, the bus presence of the STEPPPS daemons, and events other
+//! daemons send), writes it to a tamper-evident audit chain ([`chain`]), matches correlation
+//! rules ([`rules`]) and carries out their self-healing actions. No D-Bus types here beyond
+//! the wire structs of [`steppps::api::event`]; [`bus`] serves them as `org.quantumos.Event1`.
+//!
+//! Capture path: every source puts [`Pending`] events on one bounded queue. One writer thread
+//! takes them in batches, appends a batch to the chain, commits it (seal, write, fsync per
+//! policy), and only then acknowledges `Emit` callers, feeds the rules and publishes the
+//! records for the `Captured` signal. A source that would overflow the queue sheds, and every
+//! shed event is counted with its reason in `Stats`; `Emit` and the journal wait instead.
+
+pub mod actions;
+pub mod bus;
 pub mod chain;
+pub mod rules;
+pub mod sources;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use anyhow::Context;
+use ed25519_dalek::VerifyingKey;
+use serde::Deserialize;
+use steppps::api::event::{EventFilter, EventPage, EventRecord, EventStats, VerifyResult};
+use steppps::daemon::Vitals;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use crate::chain::{AuditChain, ChainOptions, Entry, FsyncPolicy, OpenReport, Record};
+use crate::rules::{ActionRequest, RuleEngine, parse_severity, severity_name};
+
+/// `fsync` in event.toml.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncSetting {
+    /// Every batch is fsync'ed before it is acknowledged (survives power loss).
+    Batch,
+    /// At most every `fsync_interval_ms` (power loss may lose that window).
+    Interval,
+    /// Never (survives a crash of the daemon, not power loss).
+    None,
+}
+
+/// Which sources run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourcesConfig {
+    /// The systemd journal, followed with `journalctl -o json --follow`, cursor kept.
+    pub journal: bool,
+    /// Unit state changes from systemd's D-Bus API (when systemd is on the bus).
+    pub units: bool,
+    /// Kernel device events (netlink uevents).
+    pub udev: bool,
+    /// STEPPPS daemons appearing on and leaving the bus.
+    pub bus: bool,
+}
+
+impl Default for SourcesConfig {
+    fn default() -> Self {
+        SourcesConfig {
+            journal: true,
+            units: true,
+            udev: true,
+            bus: true,
+        }
+    }
+}
+
+/// `/etc/quantumos/event.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub fsync: FsyncSetting,
+    pub fsync_interval_ms: u64,
+    /// Sign every block seal with the ed25519 key in the state directory.
+    pub sign: bool,
+    pub max_block_records: usize,
+    pub max_segment_mib: u64,
+    /// Segments kept (0: all); older ones are deleted, the deletion recorded in the chain.
+    pub max_segments: usize,
+    /// Events waiting for the writer; sources that find it full shed (counted).
+    pub queue_capacity: usize,
+    /// Most events appended per commit.
+    pub max_batch: usize,
+    /// Rules directories, later ones overriding files of the same name in earlier ones.
+    pub rules_dirs: Vec<PathBuf>,
+    /// Most actions (restarts, stops, alerts) per minute, all rules together.
+    pub max_actions_per_minute: u32,
+    pub sources: SourcesConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            fsync: FsyncSetting::Batch,
+            fsync_interval_ms: 1000,
+            sign: true,
+            max_block_records: 4096,
+            max_segment_mib: 64,
+            max_segments: 0,
+            queue_capacity: 65536,
+            max_batch: 8192,
+            rules_dirs: vec![
+                PathBuf::from("/usr/share/quantumos/event.d"),
+                PathBuf::from("/etc/quantumos/event.d"),
+            ],
+            max_actions_per_minute: 30,
+            sources: SourcesConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    pub fn fsync_policy(&self) -> FsyncPolicy {
+        match self.fsync {
+            FsyncSetting::Batch => FsyncPolicy::EveryCommit,
+            FsyncSetting::Interval => {
+                FsyncPolicy::Interval(Duration::from_millis(self.fsync_interval_ms))
+            }
+            FsyncSetting::None => FsyncPolicy::Never,
+        }
+    }
+
+    fn fsync_label(&self) -> String {
+        match self.fsync {
+            FsyncSetting::Batch => "batch".into(),
+            FsyncSetting::Interval => format!("interval:{}ms", self.fsync_interval_ms),
+            FsyncSetting::None => "none".into(),
+        }
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.queue_capacity > 0, "queue_capacity must be at least 1");
+        anyhow::ensure!(self.max_batch > 0, "max_batch must be at least 1");
+        anyhow::ensure!(
+            self.max_block_records > 0,
+            "max_block_records must be at least 1"
+        );
+        anyhow::ensure!(
+            self.max_segment_mib > 0,
+            "max_segment_mib must be at least 1"
+        );
+        Ok(())
+    }
+}
+
+/// An event on its way to the chain.
+#[derive(Debug)]
+pub struct Pending {
+    pub entry: Entry,
+    /// Answered with the record's seq once committed (`Emit`).
+    pub ack: Option<oneshot::Sender<Result<u64, String>>>,
+    /// The journal cursor of this entry: persisted once the entry is committed.
+    pub journal_cursor: Option<String>,
+}
+
+impl Pending {
+    pub fn new(entry: Entry) -> Pending {
+        Pending {
+            entry,
+            ack: None,
+            journal_cursor: None,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The dimension's state.
+#[derive(Debug)]
+pub struct EventLog {
+    config: Config,
+    chain: Mutex<AuditChain>,
+    chain_dir: PathBuf,
+    verifying_key: Option<VerifyingKey>,
+    tx: mpsc::Sender<Pending>,
+    captured: Mutex<HashMap<String, u64>>,
+    shed: Mutex<HashMap<String, u64>>,
+    sources: Mutex<HashMap<String, String>>,
+    rules: Mutex<RuleEngine>,
+    actions_taken: AtomicU64,
+    actions_failed: AtomicU64,
+    write_error: Mutex<Option<String>>,
+    journal_cursor: Mutex<Option<String>>,
+    open_report: OpenReport,
+}
+
+/// The receiving ends the daemon wires up: the writer's queue, committed records (for
+/// `Captured`), and action requests (for the executor).
+#[derive(Debug)]
+pub struct Channels {
+    pub queue: mpsc::Receiver<Pending>,
+    pub committed: mpsc::Receiver<Vec<Record>>,
+    pub committed_tx: mpsc::Sender<Vec<Record>>,
+    pub actions: mpsc::Receiver<ActionRequest>,
+    pub actions_tx: mpsc::Sender<ActionRequest>,
+}
+
+impl EventLog {
+    /// Opens the chain under `state_dir/chain` (creating the signing key when signing is on),
+    /// and loads the rules (a bad rules file is logged and leaves no rules: the daemon still
+    /// captures).
+    pub fn open(config: Config, state_dir: &Path) -> anyhow::Result<(Arc<EventLog>, Channels)> {
+        config.validate()?;
+        let chain_dir = state_dir.join("chain");
+        let signing_key = if config.sign {
+            let path = state_dir.join("signing.key");
+            let (key, created) = chain::keys::load_or_create(&path)
+                .with_context(|| format!("signing key {}", path.display()))?;
+            if created {
+                info!("created the chain signing key {}", path.display());
+            }
+            Some(key)
+        } else {
+            None
+        };
+        let verifying_key = signing_key.as_ref().map(|k| k.verifying_key());
+        let options = ChainOptions {
+            max_block_records: config.max_block_records,
+            max_segment_bytes: config.max_segment_mib << 20,
+            max_segments: config.max_segments,
+            fsync: config.fsync_policy(),
+            signing_key,
+            head_interval: Duration::from_millis(config.fsync_interval_ms.max(100)),
+        };
+        let (chain, open_report) = AuditChain::open(&chain_dir, options)
+            .with_context(|| format!("cannot open the audit chain in {}", chain_dir.display()))?;
+        if let Some(t) = &open_report.torn_tail {
+            warn!(
+                "torn tail in {}: cut {} bytes at byte {} ({})",
+                t.segment.display(),
+                t.bytes_cut,
+                t.offset,
+                t.reason
+            );
+        }
+        for q in &open_report.quarantined {
+            warn!(
+                "damaged segment set aside as {} ({}); a new segment was started",
+                q.moved_to.display(),
+                q.reason
+            );
+        }
+        let (tx, queue) = mpsc::channel(config.queue_capacity);
+        let (committed_tx, committed) = mpsc::channel(256);
+        let (actions_tx, actions) = mpsc::channel(256);
+        let log = Arc::new(EventLog {
+            chain: Mutex::new(chain),
+            chain_dir,
+            verifying_key,
+            tx,
+            captured: Mutex::default(),
+            shed: Mutex::default(),
+            sources: Mutex::default(),
+            rules: Mutex::new(RuleEngine::default()),
+            actions_taken: AtomicU64::new(0),
+            actions_failed: AtomicU64::new(0),
+            write_error: Mutex::new(None),
+            journal_cursor: Mutex::new(None),
+            open_report,
+            config,
+        });
+        if let Err(e) = log.reload_rules() {
+            warn!("no rules loaded: {e}");
+        }
+        let channels = Channels {
+            queue,
+            committed,
+            committed_tx,
+            actions,
+            actions_tx,
+        };
+        Ok((log, channels))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn chain_dir(&self) -> &Path {
+        &self.chain_dir
+    }
+
+    pub fn open_report(&self) -> &OpenReport {
+        &self.open_report
+    }
+
+    /// Reloads the rules directories. On error the rules in force stay, and the error names
+    /// the file and line.
+    pub fn reload_rules(&self) -> Result<usize, rules::RulesError> {
+        let loaded = rules::load_dirs(&self.config.rules_dirs)?;
+        let origin = self
+            .config
+            .rules_dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let n = loaded.len();
+        *lock(&self.rules) = RuleEngine::new(loaded, origin);
+        info!("{n} rules loaded");
+        Ok(n)
+    }
+
+    /// Sets what `Stats` says about a source.
+    pub fn set_source_state(&self, source: &str, state: impl Into<String>) {
+        lock(&self.sources).insert(source.to_string(), state.into());
+    }
+
+    /// Counts an event that was not stored, and why.
+    pub fn count_shed(&self, reason: &str) {
+        *lock(&self.shed).entry(reason.to_string()).or_default() += 1;
+    }
+
+    /// Queues an event from a source without waiting: when the queue is full the event is
+    /// shed and counted (`queue full: <source>`). Returns whether it was queued.
+    pub fn offer(&self, pending: Pending) -> bool {
+        let source = pending.entry.source.clone();
+        match self.tx.try_send(pending) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.count_shed(&format!("queue full: {source}"));
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.count_shed(&format!("stopping: {source}"));
+                false
+            }
+        }
+    }
+
+    /// Queues an event, waiting for room (the source slows down instead of losing events).
+    pub async fn queue(&self, pending: Pending) -> Result<(), String> {
+        self.tx
+            .send(pending)
+            .await
+            .map_err(|_| "the event daemon is stopping".to_string())
+    }
+
+    /// Stores an event and returns its seq once it is committed to the chain.
+    pub async fn submit(&self, entry: Entry) -> Result<u64, String> {
+        let (ack, answer) = oneshot::channel();
+        self.queue(Pending {
+            entry,
+            ack: Some(ack),
+            journal_cursor: None,
+        })
+        .await?;
+        answer
+            .await
+            .map_err(|_| "the event was not committed (the writer stopped)".to_string())?
+    }
+
+    /// Builds an entry from `Emit`'s arguments, or says what is wrong with them.
+    pub fn entry_from_emit(
+        &self,
+        source: &str,
+        kind: &str,
+        severity: &str,
+        fields: HashMap<String, String>,
+    ) -> Result<Entry, String> {
+        let severity = if severity.is_empty() {
+            6
+        } else {
+            parse_severity(severity).ok_or_else(|| {
+                format!(
+                    "unknown severity `{severity}`; use one of {}",
+                    rules::SEVERITIES.join(", ")
+                )
+            })?
+        };
+        if source == "rules" || source == "chain" {
+            return Err(format!(
+                "source `{source}` is reserved for the event daemon's own records"
+            ));
+        }
+        let mut fields: Vec<(String, String)> = fields.into_iter().collect();
+        fields.sort();
+        let entry = Entry {
+            time_usec: chain::now_usec(),
+            severity,
+            source: source.to_string(),
+            kind: kind.to_string(),
+            fields,
+        };
+        entry.validate().map_err(|e| e.to_string())?;
+        Ok(entry)
+    }
+
+    /// The writer: takes batches from the queue until it closes, appends and commits them,
+    /// then acknowledges, runs the rules and publishes. Runs on its own thread (file I/O and
+    /// fsync must not stall the bus).
+    pub fn run_writer(
+        self: &Arc<Self>,
+        mut queue: mpsc::Receiver<Pending>,
+        committed: mpsc::Sender<Vec<Record>>,
+        actions: mpsc::Sender<ActionRequest>,
+    ) {
+        let mut batch: Vec<Pending> = Vec::with_capacity(self.config.max_batch);
+        loop {
+            let Some(first) = queue.blocking_recv() else {
+                break;
+            };
+            batch.push(first);
+            while batch.len() < self.config.max_batch {
+                match queue.try_recv() {
+                    Ok(p) => batch.push(p),
+                    Err(_) => break,
+                }
+            }
+            self.write_batch(&mut batch, &committed, &actions);
+        }
+        let _ = lock(&self.chain).commit();
+    }
+
+    fn write_batch(
+        &self,
+        batch: &mut Vec<Pending>,
+        committed: &mpsc::Sender<Vec<Record>>,
+        actions: &mpsc::Sender<ActionRequest>,
+    ) {
+        let mut records = Vec::with_capacity(batch.len());
+        let mut results: Vec<Result<u64, String>> = Vec::with_capacity(batch.len());
+        let commit = {
+            let mut chain = lock(&self.chain);
+            for p in batch.iter() {
+                match chain.append(&p.entry) {
+                    Ok(receipt) => {
+                        results.push(Ok(receipt.seq));
+                        records.push(Record {
+                            seq: receipt.seq,
+                            time_usec: p.entry.time_usec,
+                            severity: p.entry.severity,
+                            source: p.entry.source.clone(),
+                            kind: p.entry.kind.clone(),
+                            fields: p.entry.fields.clone(),
+                            prev_hash: [0; 32],
+                            hash: receipt.hash,
+                        });
+                    }
+                    Err(e) => {
+                        self.count_shed(&format!("invalid: {}", p.entry.source));
+                        results.push(Err(e.to_string()));
+                    }
+                }
+            }
+            chain.commit()
+        };
+        if let Err(e) = commit {
+            let message = format!("cannot write the audit chain: {e}");
+            warn!("{message}");
+            *lock(&self.write_error) = Some(message.clone());
+            for p in batch.drain(..) {
+                self.count_shed("write failed");
+                if let Some(ack) = p.ack {
+                    let _ = ack.send(Err(message.clone()));
+                }
+            }
+            return;
+        }
+        *lock(&self.write_error) = None;
+        {
+            let mut captured = lock(&self.captured);
+            for r in &records {
+                *captured.entry(r.source.clone()).or_default() += 1;
+            }
+        }
+        for (p, result) in batch.drain(..).zip(results) {
+            if let Some(cursor) = p.journal_cursor
+                && result.is_ok()
+            {
+                *lock(&self.journal_cursor) = Some(cursor);
+            }
+            if let Some(ack) = p.ack {
+                let _ = ack.send(result);
+            }
+        }
+        let requests: Vec<ActionRequest> = {
+            let mut engine = lock(&self.rules);
+            if engine.is_empty() {
+                Vec::new()
+            } else {
+                records.iter().flat_map(|r| engine.observe(r)).collect()
+            }
+        };
+        for request in requests {
+            if actions.try_send(request).is_err() {
+                self.count_shed("actions queue full");
+            }
+        }
+        if committed.try_send(records).is_err() {
+            self.count_shed("Captured signals lagging");
+        }
+    }
+
+    /// Commits whatever the writer appended (at stop).
+    pub fn shutdown(&self) {
+        if let Err(e) = lock(&self.chain).commit() {
+            warn!("final commit failed: {e}");
+        }
+    }
+
+    /// The last journal cursor whose entry is committed.
+    pub fn journal_cursor(&self) -> Option<String> {
+        lock(&self.journal_cursor).clone()
+    }
+
+    /// Counts an action's outcome.
+    pub fn count_action(&self, ok: bool) {
+        if ok {
+            self.actions_taken.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.actions_failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Writes out what the writer appended (not syncing), so files show it to readers.
+    fn flush(&self) -> Result<(), String> {
+        lock(&self.chain).flush().map_err(|e| e.to_string())
+    }
+
+    /// Records matching `filter`, in chain order, one page.
+    pub fn query(&self, filter: &EventFilter) -> Result<EventPage, String> {
+        let matcher = Matcher::new(filter)?;
+        self.flush()?;
+        let limit = match filter.limit {
+            0 => 100,
+            n => n.min(10_000) as usize,
+        };
+        let mut page: std::collections::VecDeque<Record> = std::collections::VecDeque::new();
+        let mut more = false;
+        let from = filter.after_seq.saturating_add(1);
+        chain::read_records(&self.chain_dir, from, |r| {
+            if filter.before_seq != 0 && r.seq >= filter.before_seq {
+                return false;
+            }
+            if !matcher.matches(&r) {
+                return true;
+            }
+            if filter.newest {
+                if page.len() == limit {
+                    page.pop_front();
+                    more = true;
+                }
+                page.push_back(r);
+                true
+            } else if page.len() == limit {
+                more = true;
+                false
+            } else {
+                page.push_back(r);
+                true
+            }
+        })
+        .map_err(|e| format!("cannot read the chain: {e}"))?;
+        Ok(EventPage {
+            records: page.into_iter().map(|r| to_wire(&r)).collect(),
+            more,
+        })
+    }
+
+    /// Verifies the chain on disk, with the key this daemon signs with.
+    pub fn verify(&self) -> Result<VerifyResult, String> {
+        self.flush()?;
+        let report = chain::verify_dir(&self.chain_dir, self.verifying_key.as_ref())
+            .map_err(|e| format!("cannot read the chain: {e}"))?;
+        Ok(verify_to_wire(&report))
+    }
+
+    pub fn stats(&self) -> EventStats {
+        let (head, segment, chain_stats) = {
+            let chain = lock(&self.chain);
+            (chain.head(), chain.segment(), chain.stats().clone())
+        };
+        let rules = lock(&self.rules);
+        let mut shed = lock(&self.shed).clone();
+        if rules.suppressed > 0 {
+            shed.insert("actions in cooldown".into(), rules.suppressed);
+        }
+        EventStats {
+            head_seq: head.seq,
+            head_hash: chain::hex(&head.hash),
+            segment,
+            blocks_sealed: chain_stats.blocks_sealed,
+            bytes_written: chain_stats.bytes_written,
+            fsync: self.config.fsync_label(),
+            signing: self.verifying_key.is_some(),
+            captured: lock(&self.captured).clone(),
+            shed,
+            sources: lock(&self.sources).clone(),
+            rules: rules.len() as u32,
+            rules_source: rules.origin.clone(),
+            actions_taken: self.actions_taken.load(Ordering::Relaxed),
+            actions_failed: self.actions_failed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A record as `Query` and `Captured` carry it.
+pub fn to_wire(r: &Record) -> EventRecord {
+    EventRecord {
+        seq: r.seq,
+        time_usec: r.time_usec,
+        source: r.source.clone(),
+        kind: r.kind.clone(),
+        severity: severity_name(r.severity).to_string(),
+        fields: r.fields.iter().cloned().collect(),
+        hash: chain::hex(&r.hash),
+    }
+}
+
+/// A verification report as `Verify` returns it.
+pub fn verify_to_wire(report: &chain::VerifyReport) -> VerifyResult {
+    VerifyResult {
+        ok: report.ok,
+        records: report.records,
+        blocks: report.blocks,
+        signed_blocks: report.signed_blocks,
+        segments: report.segments,
+        first_seq: report.first_seq,
+        last_seq: report.last_seq,
+        problem: report
+            .problem
+            .as_ref()
+            .map_or_else(String::new, |p| p.kind().to_string()),
+        bad_seq: report.problem.as_ref().map_or(0, chain::Problem::seq),
+        message: report
+            .problem
+            .as_ref()
+            .map_or_else(String::new, ToString::to_string),
+        notes: report.notes.clone(),
+    }
+}
+
+/// A compiled [`EventFilter`].
+struct Matcher<'f> {
+    filter: &'f EventFilter,
+    max_severity: u8,
+}
+
+impl<'f> Matcher<'f> {
+    fn new(filter: &'f EventFilter) -> Result<Matcher<'f>, String> {
+        let max_severity = if filter.severity.is_empty() {
+            7
+        } else {
+            parse_severity(&filter.severity).ok_or_else(|| {
+                format!(
+                    "unknown severity `{}`; use one of {}",
+                    filter.severity,
+                    rules::SEVERITIES.join(", ")
+                )
+            })?
+        };
+        Ok(Matcher {
+            filter,
+            max_severity,
+        })
+    }
+
+    fn matches(&self, r: &Record) -> bool {
+        let f = self.filter;
+        let text =
+            |pattern: &str, value: &str| pattern.is_empty() || rules::glob_match(pattern, value);
+        (f.since_usec == 0 || r.time_usec >= f.since_usec)
+            && (f.until_usec == 0 || r.time_usec < f.until_usec)
+            && r.severity <= self.max_severity
+            && text(&f.source, &r.source)
+            && text(&f.kind, &r.kind)
+            && f.fields
+                .iter()
+                .all(|(k, p)| r.field(k).is_some_and(|v| rules::glob_match(p, v)))
+    }
+}
+
+impl Vitals for EventLog {
+    fn health(&self) -> (bool, String) {
+        if let Some(e) = lock(&self.write_error).clone() {
+            return (false, e);
+        }
+        let head = lock(&self.chain).head();
+        let sources = lock(&self.sources);
+        let mut on: Vec<String> = sources
+            .iter()
+            .map(|(name, state)| {
+                if state == "on" {
+                    name.clone()
+                } else {
+                    format!("{name} ({state})")
+                }
+            })
+            .collect();
+        on.sort();
+        let rules = lock(&self.rules).len();
+        (
+            true,
+            format!(
+                "{} records in the chain; sources: {}; {rules} rules",
+                head.seq,
+                if on.is_empty() {
+                    "none".to_string()
+                } else {
+                    on.join(", ")
+                }
+            ),
+        )
+    }
+
+    fn metrics(&self) -> HashMap<String, f64> {
+        let stats = self.stats();
+        HashMap::from([
+            ("records".into(), stats.head_seq as f64),
+            ("blocks_sealed".into(), stats.blocks_sealed as f64),
+            (
+                "captured".into(),
+                stats.captured.values().sum::<u64>() as f64,
+            ),
+            ("shed".into(), stats.shed.values().sum::<u64>() as f64),
+            ("actions_taken".into(), stats.actions_taken as f64),
+            ("actions_failed".into(), stats.actions_failed as f64),
+        ])
+    }
+}

@@ -1,0 +1,133 @@
+//! `org.quantumos.Event1`: converts calls into [`EventLog`] operations, committed records
+//! into `Captured` signals, and alerts into `Alert` signals. Nothing else.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use steppps::Error;
+use steppps::api::event::{EventFilter, EventPage, EventRecord, EventStats, VerifyResult};
+use steppps::auth::authorize;
+use tokio::sync::mpsc;
+use tracing::warn;
+use zbus::message::Header;
+use zbus::object_server::SignalEmitter;
+use zbus::{Connection, interface};
+
+use crate::chain::Record;
+use crate::{EventLog, to_wire};
+
+/// polkit action for `Emit` (uid 0 needs none).
+pub const EMIT_ACTION: &str = "org.quantumos.event.emit";
+/// polkit action for `ReloadRules`.
+pub const RELOAD_ACTION: &str = "org.quantumos.event.reload";
+
+#[derive(Debug)]
+pub struct EventInterface {
+    log: Arc<EventLog>,
+}
+
+impl EventInterface {
+    pub fn new(log: Arc<EventLog>) -> Self {
+        EventInterface { log }
+    }
+}
+
+#[interface(name = "org.quantumos.Event1")]
+impl EventInterface {
+    async fn emit(
+        &self,
+        source: &str,
+        kind: &str,
+        severity: &str,
+        fields: HashMap<String, String>,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+    ) -> Result<u64, Error> {
+        let entry = self
+            .log
+            .entry_from_emit(source, kind, severity, fields)
+            .map_err(Error::invalid_argument)?;
+        authorize(connection, &header, EMIT_ACTION).await?;
+        self.log.submit(entry).await.map_err(Error::failed)
+    }
+
+    async fn query(&self, filter: EventFilter) -> Result<EventPage, Error> {
+        let log = self.log.clone();
+        run_blocking(move || log.query(&filter))
+            .await
+            .map_err(Error::invalid_argument)
+    }
+
+    async fn verify(&self) -> Result<VerifyResult, Error> {
+        let log = self.log.clone();
+        run_blocking(move || log.verify())
+            .await
+            .map_err(Error::failed)
+    }
+
+    fn stats(&self) -> EventStats {
+        self.log.stats()
+    }
+
+    async fn reload_rules(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+    ) -> Result<u32, Error> {
+        authorize(connection, &header, RELOAD_ACTION).await?;
+        self.log
+            .reload_rules()
+            .map(|n| n as u32)
+            .map_err(|e| Error::invalid_argument(format!("{e}; the previous rules stay in force")))
+    }
+
+    #[zbus(signal)]
+    pub async fn captured(emitter: &SignalEmitter<'_>, record: EventRecord) -> zbus::Result<()>;
+
+    #[zbus(signal)]
+    pub async fn alert(
+        emitter: &SignalEmitter<'_>,
+        rule: &str,
+        message: &str,
+        seq: u64,
+    ) -> zbus::Result<()>;
+}
+
+/// Reading segment files can take a while: off the bus's thread.
+async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| format!("internal error: {e}"))?
+}
+
+/// Sends `Captured` for every committed record.
+pub async fn publish_captured(connection: Connection, mut committed: mpsc::Receiver<Vec<Record>>) {
+    let emitter = match SignalEmitter::new(&connection, steppps::api::EVENT.path) {
+        Ok(e) => e,
+        Err(e) => {
+            warn!("cannot emit Captured: {e}");
+            return;
+        }
+    };
+    while let Some(records) = committed.recv().await {
+        for r in &records {
+            if let Err(e) = EventInterface::captured(&emitter, to_wire(r)).await {
+                warn!("cannot emit Captured: {e}");
+            }
+        }
+    }
+}
+
+/// Sends `Alert`.
+pub async fn send_alert(connection: &Connection, rule: &str, message: &str, seq: u64) {
+    match SignalEmitter::new(connection, steppps::api::EVENT.path) {
+        Ok(emitter) => {
+            if let Err(e) = EventInterface::alert(&emitter, rule, message, seq).await {
+                warn!("cannot emit Alert: {e}");
+            }
+        }
+        Err(e) => warn!("cannot emit Alert: {e}"),
+    }
+}
