@@ -745,3 +745,42 @@ async fn config_with_unknown_key_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("sometimes") && err.contains("batch"), "{err}");
 }
+
+/// The shipped D-Bus policy lets root own org.quantumos.Event1 and nobody else. Needs root
+/// (to run the daemon as `nobody` with setpriv); skipped otherwise.
+#[tokio::test]
+async fn shipped_policy_lets_only_root_own_the_name() {
+    if !is_root()
+        || std::process::Command::new("setpriv")
+            .arg("--version")
+            .output()
+            .is_err()
+    {
+        eprintln!("skipped: needs root and setpriv");
+        return;
+    }
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../recipes/quantumos/usr/share/dbus-1/system.d/org.quantumos.Event1.conf");
+    let bus = TestBus::start_with_policies(&[&policy]).unwrap();
+    let binary = workspace_binary("steppps-eventd").unwrap();
+    let state = bus.dir().join("nobody-state");
+    fs::create_dir_all(&state).unwrap();
+    std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
+    let out = bus
+        .command("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&binary)
+        .env("STATE_DIRECTORY", &state)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("Permission denied") && err.contains("steppps-eventd") && !err.contains("own") {
+        eprintln!("skipped: nobody cannot execute {}", binary.display());
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("not allowed to own org.quantumos.Event1"),
+        "{err}"
+    );
+}
