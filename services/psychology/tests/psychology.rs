@@ -305,3 +305,47 @@ async fn users_are_kept_apart() {
     assert_eq!(psy.stats().await.unwrap().entries, 1);
     assert!(psy.export(65534).await.unwrap().is_empty());
 }
+
+/// The shipped D-Bus policy lets root own org.quantumos.Psychology1 and nobody else, and lets
+/// anyone call it. Needs root (setpriv); skipped otherwise.
+#[tokio::test]
+async fn shipped_policy_lets_only_root_own_the_name() {
+    if !nix::unistd::Uid::effective().is_root()
+        || Command::new("setpriv").arg("--version").output().is_err()
+    {
+        eprintln!("skipped: needs root and setpriv");
+        return;
+    }
+    let policy = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../recipes/quantumos/usr/share/dbus-1/system.d/org.quantumos.Psychology1.conf");
+    let mut bus = TestBus::start_with_policies(&[&policy]).unwrap();
+    let binary = workspace_binary("steppps-psychologyd").unwrap();
+    let state = bus.dir().join("nobody-state");
+    std::fs::create_dir(&state).unwrap();
+    std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
+    let out = bus
+        .command("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&binary)
+        .env("STATE_DIRECTORY", &state)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("Permission denied") && err.contains("steppps-psychologyd") {
+        eprintln!("skipped: nobody cannot execute {}", binary.display());
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("not allowed to own org.quantumos.Psychology1"),
+        "{err}"
+    );
+
+    psychologyd(&mut bus).await;
+    let out = as_nobody(&bus, &["Record", "ssit", "ls", "/", "0", "1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
