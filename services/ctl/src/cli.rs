@@ -50,6 +50,12 @@ pub enum Command {
     /// Timers, process classes and quantum-or-classical decisions (the time dimension)
     #[command(subcommand)]
     Time(crate::commands::time::TimeCommand),
+    /// What the system learned from your commands: stats, predictions, forgetting (the psychology dimension)
+    #[command(subcommand)]
+    Psychology(crate::commands::psychology::PsychologyCommand),
+    /// Events, the audit chain and its verification (the event dimension)
+    #[command(subcommand)]
+    Event(crate::commands::event::EventCommand),
     /// Restart a dimension's unit through systemd (needs root or polkit authorization)
     Restart {
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(steppps::api::dimension_names()))]

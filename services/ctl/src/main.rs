@@ -49,6 +49,11 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: &Cli) -> Result<u8, Failure> {
+    if let Command::Event(command) = &cli.command
+        && let Some(offline) = commands::event::run_offline(command, cli.json)
+    {
+        return offline;
+    }
     let client = Client::connect(cli.bus.as_deref(), cli.timeout).await?;
     match &cli.command {
         Command::Status => commands::status::status(&client, cli.json).await,
@@ -58,6 +63,10 @@ async fn run(cli: &Cli) -> Result<u8, Failure> {
             commands::restart::restart(&client, dimension, cli.json).await
         }
         Command::Time(command) => commands::time::run(&client, command, cli.json).await,
+        Command::Psychology(command) => {
+            commands::psychology::run(&client, command, cli.json).await
+        }
+        Command::Event(command) => commands::event::run(&client, command, cli.json).await,
         Command::Generate { .. } => Ok(0),
     }
 }

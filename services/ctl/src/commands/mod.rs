@@ -1,6 +1,8 @@
 //! One module per command. Each prints its result (a table, or JSON with `--json`) and returns
 //! the exit status for success paths; failures travel as [`crate::client::Failure`].
 
+pub mod event;
+pub mod psychology;
 pub mod restart;
 pub mod space;
 pub mod status;
