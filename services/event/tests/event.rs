@@ -784,3 +784,55 @@ async fn shipped_policy_lets_only_root_own_the_name() {
         "{err}"
     );
 }
+
+/// `qos-ctl event verify PATH` verifies a copy of the chain without the daemon: ok (exit 0),
+/// then a flipped byte is named (exit 1).
+#[tokio::test]
+async fn qos_ctl_verifies_a_copy_offline() {
+    needs_root!();
+    let mut fx = Fixture::new("");
+    let event = fx.start().await;
+    for i in 0..5 {
+        event
+            .emit("test", "copy", "info", fields(&[("i", &i.to_string())]))
+            .await
+            .unwrap();
+    }
+    fx.kill(Signal::SIGTERM);
+    let copy = fx.bus.dir().join("copy");
+    fs::create_dir_all(&copy).unwrap();
+    for entry in fs::read_dir(fx.chain_dir()).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+    }
+    let ctl = workspace_binary("qos-ctl").unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&ctl)
+            .env_remove("DBUS_SYSTEM_BUS_ADDRESS")
+            .args(["--bus", "unix:path=/nonexistent"])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let path = copy.display().to_string();
+    let (code, out) = run(&["event", "verify", &path]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("ok: "), "{out}");
+
+    let seg = last_segment(&copy);
+    let (records, _) = layout(&seg);
+    let (offset, seq) = records[2];
+    let mut data = fs::read(&seg).unwrap();
+    data[offset + 5 + 8 + 8 + 1 + 2] ^= 0x20;
+    fs::write(&seg, &data).unwrap();
+    let (code, out) = run(&["event", "verify", &path]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains(&format!("record {seq}")), "{out}");
+    let (_, json) = run(&["--json", "event", "verify", &path]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["bad_seq"], seq);
+}
