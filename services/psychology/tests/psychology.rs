@@ -349,3 +349,61 @@ async fn shipped_policy_lets_only_root_own_the_name() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `qos-ctl psychology …` end to end: import a bash history file, then read it back.
+/// Needs the qos-ctl binary (built by `cargo test --workspace`); skipped when it is absent.
+#[tokio::test]
+async fn qos_ctl_imports_predicts_and_erases() {
+    let Ok(ctl) = workspace_binary("qos-ctl") else {
+        eprintln!("skipped: qos-ctl is not built (cargo test --workspace builds it)");
+        return;
+    };
+    let mut bus = TestBus::start().unwrap();
+    psychologyd(&mut bus).await;
+    let history = bus.dir().join("bash_history");
+    let mut text = String::new();
+    for _ in 0..5 {
+        text.push_str("#1700000000\ncd project\nmake\n./build/app --check\n");
+    }
+    std::fs::write(&history, text).unwrap();
+    let run = |args: &[&str]| {
+        bus.command(&ctl)
+            .args(["psychology"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["import", history.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imported 15 commands"));
+
+    let out = run(&["predict", "--after", "make", "-k", "1"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("./build/app --check"), "{table}");
+    let out = bus
+        .command(&ctl)
+        .args(["--json", "psychology", "stats"])
+        .output()
+        .unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stats["entries"], 15);
+    let out = run(&["complete", "./b"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("./build/app --check"));
+
+    let out = run(&["predict", "-k", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("InvalidArgument"));
+
+    let out = run(&["forget", "cd *"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("forgot 5 commands"));
+    let out = run(&["erase"]);
+    assert_eq!(out.status.code(), Some(64), "erase wants --yes");
+    let out = run(&["erase", "--yes"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("erased 10 commands"));
+    let out = run(&["export"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("none"));
+}
