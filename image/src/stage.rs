@@ -185,7 +185,13 @@ fn stage_ctl_docs(ctl: &Path, root: &Path, arch: Arch) -> Result<()> {
         ),
     ];
     for (args, dest) in outputs {
-        match run::output(Command::new(ctl).args(args)) {
+        let mut cmd = Command::new(ctl);
+        cmd.args(args);
+        if arch == Arch::Arm64 && !arch.is_host() {
+            // qemu-user finds the arm64 C library the cross compiler brings here.
+            cmd.env("QEMU_LD_PREFIX", "/usr/aarch64-linux-gnu");
+        }
+        match run::output(&mut cmd) {
             Ok(text) if !text.trim().is_empty() => {
                 let path = root.join(dest);
                 if let Some(parent) = path.parent() {
