@@ -5,6 +5,7 @@
 pub mod dimension;
 pub mod event;
 pub mod manager;
+pub mod pixel;
 pub mod polkit;
 pub mod psychology;
 pub mod space;
