@@ -4,6 +4,7 @@
 
 pub mod dimension;
 pub mod event;
+pub mod logind;
 pub mod manager;
 pub mod pixel;
 pub mod polkit;
