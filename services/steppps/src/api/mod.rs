@@ -9,6 +9,7 @@ pub mod manager;
 pub mod pixel;
 pub mod polkit;
 pub mod psychology;
+pub mod quantum;
 pub mod space;
 pub mod systemd;
 pub mod time;

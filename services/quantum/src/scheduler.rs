@@ -1,0 +1,979 @@
+//! The job scheduler: a DAG of jobs (`dependsOn`), a priority queue, device reservations, one
+//! worker thread that runs jobs through the driver, and the SQLite store underneath.
+//!
+//! States: `PENDING` (waiting for dependencies) → `COMPILING` → `QUEUED` → `RUNNING` →
+//! `DONE | ERROR | CANCELLED`. Jobs are compiled when submitted, so SubmitJob answers with
+//! jobs already QUEUED (or PENDING); a dependency that ends in ERROR or CANCELLED fails the
+//! jobs waiting for it.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fs::OpenOptions;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use qsim::{Circuit, PauliSum, PauliTerm};
+use serde_json::json;
+use steppps::api::quantum::{DeviceInfo, DeviceStatus, JobResults, JobStatus};
+use tracing::{info, warn};
+
+use crate::compiler;
+use crate::driver::{DriverError, Execution, QDriver, target_of};
+use crate::jobspec::{self, JobSpec};
+use crate::store::{Store, StoredJob};
+use crate::variational;
+
+pub const TERMINAL: [&str; 3] = ["DONE", "ERROR", "CANCELLED"];
+
+/// A state change, for the JobUpdated signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobEvent {
+    pub id: String,
+    pub state: String,
+    pub message: String,
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchedError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Busy(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+struct Job {
+    status: JobStatus,
+    spec: JobSpec,
+    seq: u64,
+    compiled: Option<Circuit>,
+}
+
+#[derive(Debug, Clone)]
+struct Reservation {
+    token: String,
+    until_ms: u64,
+}
+
+#[derive(Default)]
+struct State {
+    jobs: HashMap<String, Job>,
+    by_name: HashMap<String, String>,
+    /// PENDING and QUEUED jobs: (higher priority first, then submission order).
+    queue: BTreeSet<(Reverse<i32>, u64)>,
+    seq_to_id: HashMap<u64, String>,
+    running: Option<(String, Arc<AtomicBool>)>,
+    reservations: HashMap<String, Reservation>,
+    next_seq: u64,
+}
+
+type Listener = Box<dyn Fn(&JobEvent) + Send + Sync>;
+
+/// The scheduler; share it in an `Arc` and call [`Scheduler::start`] once.
+pub struct Scheduler {
+    state: Mutex<State>,
+    wake: Condvar,
+    store: Mutex<Store>,
+    driver: Arc<dyn QDriver>,
+    devices: Vec<DeviceInfo>,
+    artifacts: Option<PathBuf>,
+    listener: Listener,
+    pub submitted: AtomicU64,
+    pub finished: AtomicU64,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("devices", &self.devices.len())
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock must not take every later request down with it.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Scheduler {
+    /// Loads the store (RUNNING jobs go back to QUEUED) and prepares the artifacts directory
+    /// (`None`: keep no artifacts, for benchmarks).
+    pub fn new(
+        store: Store,
+        driver: Arc<dyn QDriver>,
+        artifacts: Option<PathBuf>,
+        listener: Listener,
+    ) -> Result<Scheduler, SchedError> {
+        driver
+            .initialize()
+            .map_err(|e| SchedError::Failed(format!("driver: {e}")))?;
+        let devices = driver.devices();
+        let rows = store
+            .load()
+            .map_err(|e| SchedError::Failed(format!("cannot read the job store: {e}")))?;
+        let mut state = State::default();
+        for row in rows {
+            state.next_seq = state.next_seq.max(row.seq + 1);
+            let mut status = row.status;
+            let spec: Result<JobSpec, _> = serde_json::from_str(&row.spec);
+            let compiled = if row.compiled.is_empty() {
+                None
+            } else {
+                qsim::aqo::parse(&row.compiled, &HashMap::new()).ok()
+            };
+            let Ok(spec) = spec else {
+                status.state = "ERROR".into();
+                status.message = "the stored JobSpec can no longer be read".into();
+                let _ = store.set_state(&status.id, "ERROR", &status.message, now_ms());
+                continue;
+            };
+            if !TERMINAL.contains(&status.state.as_str()) {
+                state.queue.insert((Reverse(status.priority), row.seq));
+            }
+            state.seq_to_id.insert(row.seq, status.id.clone());
+            state.by_name.insert(status.name.clone(), status.id.clone());
+            state.jobs.insert(
+                status.id.clone(),
+                Job {
+                    status,
+                    spec,
+                    seq: row.seq,
+                    compiled,
+                },
+            );
+        }
+        if !state.queue.is_empty() {
+            info!(
+                "{} job(s) waiting from before the restart",
+                state.queue.len()
+            );
+        }
+        state.next_seq = state.next_seq.max(1);
+        if let Some(dir) = &artifacts {
+            std::fs::create_dir_all(dir.join("jobs"))
+                .map_err(|e| SchedError::Failed(format!("{}: {e}", dir.display())))?;
+        }
+        Ok(Scheduler {
+            state: Mutex::new(state),
+            wake: Condvar::new(),
+            store: Mutex::new(store),
+            driver,
+            devices,
+            artifacts,
+            listener,
+            submitted: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
+        })
+    }
+
+    /// Starts the worker thread.
+    pub fn start(self: &Arc<Self>) -> std::io::Result<()> {
+        let me = self.clone();
+        std::thread::Builder::new()
+            .name("quantum-worker".into())
+            .spawn(move || me.work())?;
+        Ok(())
+    }
+
+    pub fn devices(&self) -> Vec<DeviceInfo> {
+        let state = lock(&self.state);
+        self.devices
+            .iter()
+            .map(|d| {
+                let mut d = d.clone();
+                d.status = Self::device_state(&state, &d.name, &self.driver);
+                d
+            })
+            .collect()
+    }
+
+    fn device_state(state: &State, name: &str, driver: &Arc<dyn QDriver>) -> String {
+        let base = driver
+            .device_status(name)
+            .unwrap_or_else(|_| "offline".into());
+        if base != "online" {
+            return base;
+        }
+        if state
+            .reservations
+            .get(name)
+            .is_some_and(|r| r.until_ms > now_ms())
+        {
+            return "reserved".into();
+        }
+        let busy = state
+            .running
+            .as_ref()
+            .is_some_and(|(id, _)| state.jobs.get(id).is_some_and(|j| j.status.device == name));
+        if busy { "busy".into() } else { "online".into() }
+    }
+
+    pub fn device(&self, name: &str) -> Result<DeviceInfo, SchedError> {
+        self.devices()
+            .into_iter()
+            .find(|d| d.name == name)
+            .ok_or_else(|| {
+                SchedError::NotFound(format!(
+                    "no device `{name}`; devices: {}",
+                    self.device_names()
+                ))
+            })
+    }
+
+    fn device_names(&self) -> String {
+        self.devices
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    pub fn device_status(&self, name: &str) -> Result<DeviceStatus, SchedError> {
+        let d = self.device(name)?;
+        let state = lock(&self.state);
+        let queued = state
+            .queue
+            .iter()
+            .filter_map(|(_, seq)| state.seq_to_id.get(seq).and_then(|id| state.jobs.get(id)))
+            .filter(|j| j.status.device == name)
+            .count() as u32;
+        let running_job = state
+            .running
+            .as_ref()
+            .filter(|(id, _)| state.jobs.get(id).is_some_and(|j| j.status.device == name))
+            .map(|(id, _)| id.clone())
+            .unwrap_or_default();
+        let r = state
+            .reservations
+            .get(name)
+            .filter(|r| r.until_ms > now_ms());
+        Ok(DeviceStatus {
+            name: d.name,
+            status: d.status,
+            queued_jobs: queued,
+            running_job,
+            reserved_by: r
+                .map(|r| r.token.chars().take(8).collect())
+                .unwrap_or_default(),
+            reserved_until_ms: r.map_or(0, |r| r.until_ms),
+        })
+    }
+
+    /// Reserves `device` for `seconds`: only jobs naming the returned token run on it until then.
+    pub fn reserve(&self, device: &str, seconds: u32) -> Result<String, SchedError> {
+        self.device(device)?;
+        if seconds == 0 || seconds > 7 * 24 * 3600 {
+            return Err(SchedError::Invalid(format!(
+                "seconds: {seconds} is out of range (1 to 604800)"
+            )));
+        }
+        let mut state = lock(&self.state);
+        if let Some(r) = state
+            .reservations
+            .get(device)
+            .filter(|r| r.until_ms > now_ms())
+        {
+            return Err(SchedError::Busy(format!(
+                "{device} is reserved for {} more second(s)",
+                (r.until_ms - now_ms()) / 1000
+            )));
+        }
+        let token = format!("rsv-{}", random_hex());
+        state.reservations.insert(
+            device.to_string(),
+            Reservation {
+                token: token.clone(),
+                until_ms: now_ms() + seconds as u64 * 1000,
+            },
+        );
+        Ok(token)
+    }
+
+    fn pick_device(&self, spec: &JobSpec) -> Result<DeviceInfo, SchedError> {
+        let t = &spec.spec.target;
+        if let Some(name) = &t.device {
+            return self
+                .devices
+                .iter()
+                .find(|d| &d.name == name)
+                .cloned()
+                .ok_or_else(|| {
+                    SchedError::Invalid(format!(
+                        "spec.target.device: no device `{name}`; devices: {}",
+                        self.device_names()
+                    ))
+                });
+        }
+        let sel = t.selector.clone().unwrap_or_default();
+        self.devices
+            .iter()
+            .find(|d| {
+                sel.min_qubits.is_none_or(|m| d.max_qubits >= m)
+                    && sel.kind.as_ref().is_none_or(|k| &d.kind == k)
+                    && sel.noisy.is_none_or(|n| n != d.noise.is_empty())
+            })
+            .cloned()
+            .ok_or_else(|| SchedError::Invalid("spec.target.selector: no device matches".into()))
+    }
+
+    /// Accepts one or more JobSpec documents: validates, resolves dependencies (names in the
+    /// same submission or earlier jobs' names or ids), refuses cycles, compiles, persists,
+    /// queues. Returns the new ids.
+    pub fn submit(&self, text: &str) -> Result<Vec<String>, SchedError> {
+        let specs = jobspec::parse_documents(text).map_err(|e| SchedError::Invalid(e.0))?;
+        let mut names = HashSet::new();
+        for s in &specs {
+            if !names.insert(s.metadata.name.clone()) {
+                return Err(SchedError::Invalid(format!(
+                    "metadata.name: `{}` appears twice in this submission",
+                    s.metadata.name
+                )));
+            }
+        }
+        check_cycles(&specs)?;
+        // Compile outside the lock.
+        let mut prepared = Vec::new();
+        for s in &specs {
+            let device = self.pick_device(s)?;
+            let compiled = match &s.spec.program {
+                Some(p) => {
+                    let bindings: HashMap<String, f64> = s
+                        .spec
+                        .parameters
+                        .iter()
+                        .map(|(k, v)| (k.clone(), *v))
+                        .collect();
+                    let source = p.source.as_deref().unwrap_or_default();
+                    let circuit = compiler::parse(source, &p.format, &bindings)
+                        .map_err(|e| SchedError::Invalid(format!("spec.program.source: {e}")))?;
+                    if device.max_qubits > 0 && circuit.num_qubits > device.max_qubits as usize {
+                        return Err(SchedError::Invalid(format!(
+                            "spec.program: the circuit has {} qubits; {} simulates at most {}{}",
+                            circuit.num_qubits,
+                            device.name,
+                            device.max_qubits,
+                            qsim::memory::state_bytes(circuit.num_qubits)
+                                .map(|b| format!(
+                                    " (its state vector would need {})",
+                                    qsim::memory::human_bytes(b)
+                                ))
+                                .unwrap_or_default()
+                        )));
+                    }
+                    for (k, text) in &s.spec.outputs.expectations {
+                        parse_observable(text, circuit.num_qubits).map_err(|e| {
+                            SchedError::Invalid(format!("spec.outputs.expectations.{k}: {e}"))
+                        })?;
+                    }
+                    let c =
+                        compiler::compile(&circuit, &target_of(&device), s.spec.compiler.optimize)
+                            .map_err(|e| SchedError::Invalid(format!("spec.program: {e}")))?;
+                    Some((c.circuit, source.to_string(), p.format.clone()))
+                }
+                None => {
+                    let a = s.spec.ansatz.as_ref().map_or(0, |a| a.qubits);
+                    if a > device.max_qubits {
+                        return Err(SchedError::Invalid(format!(
+                            "spec.ansatz.qubits: {a} is more than {} has ({})",
+                            device.name, device.max_qubits
+                        )));
+                    }
+                    if !device.native_gates.is_empty() {
+                        return Err(SchedError::Invalid(format!(
+                            "spec.target: variational jobs run on exact state vectors; {} is a noisy device, use sim-statevector",
+                            device.name
+                        )));
+                    }
+                    None
+                }
+            };
+            prepared.push((s.clone(), device, compiled));
+        }
+        let mut state = lock(&self.state);
+        let now = now_ms();
+        let mut rows = Vec::new();
+        let mut new_ids: HashMap<String, String> = HashMap::new();
+        for (offset, (s, _, _)) in prepared.iter().enumerate() {
+            new_ids.insert(
+                s.metadata.name.clone(),
+                format!("job-{}", state.next_seq + offset as u64),
+            );
+        }
+        for (offset, (s, device, compiled)) in prepared.iter().enumerate() {
+            let seq = state.next_seq + offset as u64;
+            let id = format!("job-{seq}");
+            let mut deps = Vec::new();
+            for d in &s.spec.depends_on {
+                let dep = new_ids
+                    .get(d)
+                    .cloned()
+                    .or_else(|| state.jobs.contains_key(d).then(|| d.clone()))
+                    .or_else(|| state.by_name.get(d).cloned())
+                    .ok_or_else(|| SchedError::Invalid(format!("spec.dependsOn: no job named `{d}` (give a job id or the name of an earlier or same-submission job)")))?;
+                if dep == id {
+                    return Err(SchedError::Invalid(format!(
+                        "spec.dependsOn: `{d}` is the job itself: a cycle"
+                    )));
+                }
+                deps.push(dep);
+            }
+            let waiting = deps
+                .iter()
+                .any(|d| state.jobs.get(d).is_none_or(|j| j.status.state != "DONE"));
+            let status = JobStatus {
+                id: id.clone(),
+                name: s.metadata.name.clone(),
+                kind: s.kind.clone(),
+                state: if waiting { "PENDING" } else { "QUEUED" }.into(),
+                priority: s.spec.priority,
+                device: device.name.clone(),
+                submitted_ms: now,
+                updated_ms: now,
+                message: String::new(),
+                depends_on: deps,
+            };
+            let spec_json =
+                serde_json::to_string(s).map_err(|e| SchedError::Failed(e.to_string()))?;
+            let aqo = compiled
+                .as_ref()
+                .map(|(c, _, _)| qsim::aqo::write(c))
+                .unwrap_or_default();
+            rows.push(StoredJob {
+                seq,
+                status,
+                spec: spec_json,
+                compiled: aqo,
+            });
+        }
+        lock(&self.store)
+            .insert(&rows)
+            .map_err(|e| SchedError::Failed(format!("cannot store the job: {e}")))?;
+        let mut ids = Vec::new();
+        let mut events = Vec::new();
+        for (row, (spec, _, compiled)) in rows.into_iter().zip(prepared) {
+            let id = row.status.id.clone();
+            self.write_artifacts(
+                &id,
+                &spec,
+                compiled
+                    .as_ref()
+                    .map(|(c, src, fmt)| (c, src.as_str(), fmt.as_str())),
+                &row.compiled,
+            );
+            state.queue.insert((Reverse(row.status.priority), row.seq));
+            state.seq_to_id.insert(row.seq, id.clone());
+            state.by_name.insert(row.status.name.clone(), id.clone());
+            events.push(JobEvent {
+                id: id.clone(),
+                state: row.status.state.clone(),
+                message: String::new(),
+            });
+            state.jobs.insert(
+                id.clone(),
+                Job {
+                    status: row.status,
+                    spec,
+                    seq: row.seq,
+                    compiled: compiled.map(|(c, _, _)| c),
+                },
+            );
+            ids.push(id);
+        }
+        state.next_seq += ids.len() as u64;
+        drop(state);
+        self.submitted
+            .fetch_add(ids.len() as u64, Ordering::Relaxed);
+        self.wake.notify_all();
+        for e in &events {
+            self.log(&e.id, &format!("submitted, {}", e.state));
+            (self.listener)(e);
+        }
+        Ok(ids)
+    }
+
+    fn job_dir(&self, id: &str) -> Option<PathBuf> {
+        self.artifacts.as_ref().map(|d| d.join("jobs").join(id))
+    }
+
+    fn write_artifacts(
+        &self,
+        id: &str,
+        spec: &JobSpec,
+        program: Option<(&Circuit, &str, &str)>,
+        aqo: &str,
+    ) {
+        let Some(dir) = self.job_dir(id) else { return };
+        let result = (|| -> std::io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            let spec_json = serde_json::to_string_pretty(spec).unwrap_or_default();
+            steppps::state::write_atomic(&dir.join("spec.json"), spec_json.as_bytes())?;
+            if let Some((_, source, format)) = program {
+                let ext = if format == "aqo" { "aqo.json" } else { "qasm" };
+                steppps::state::write_atomic(
+                    &dir.join(format!("source.{ext}")),
+                    source.as_bytes(),
+                )?;
+                steppps::state::write_atomic(&dir.join("compiled.aqo.json"), aqo.as_bytes())?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            warn!("{id}: cannot write artifacts in {}: {e}", dir.display());
+        }
+    }
+
+    fn log(&self, id: &str, line: &str) {
+        let Some(dir) = self.job_dir(id) else { return };
+        if let Ok(mut f) = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("log.txt"))
+        {
+            let _ = writeln!(f, "{} {line}", now_ms());
+        }
+    }
+
+    pub fn status(&self, id: &str) -> Result<JobStatus, SchedError> {
+        let state = lock(&self.state);
+        let id = resolve(&state, id)?;
+        Ok(state.jobs[&id].status.clone())
+    }
+
+    /// Jobs in `filter` state (all when empty), newest first.
+    pub fn list(&self, filter: &str, limit: u32) -> Vec<JobStatus> {
+        let state = lock(&self.state);
+        let mut jobs: Vec<&Job> = state
+            .jobs
+            .values()
+            .filter(|j| filter.is_empty() || j.status.state.eq_ignore_ascii_case(filter))
+            .collect();
+        jobs.sort_by_key(|j| Reverse(j.seq));
+        let limit = if limit == 0 {
+            usize::MAX
+        } else {
+            limit as usize
+        };
+        jobs.into_iter()
+            .take(limit)
+            .map(|j| j.status.clone())
+            .collect()
+    }
+
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        let state = lock(&self.state);
+        let mut m = BTreeMap::new();
+        for j in state.jobs.values() {
+            *m.entry(j.status.state.clone()).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// Cancels a waiting job at once, or asks a running one to stop.
+    pub fn cancel(&self, id: &str) -> Result<JobStatus, SchedError> {
+        let mut state = lock(&self.state);
+        let id = resolve(&state, id)?;
+        let job = &state.jobs[&id];
+        let s = job.status.state.clone();
+        if TERMINAL.contains(&s.as_str()) {
+            return Err(SchedError::Busy(format!(
+                "{id} already ended ({s}); nothing to cancel"
+            )));
+        }
+        if let Some((rid, flag)) = &state.running {
+            if *rid == id {
+                flag.store(true, Ordering::Relaxed);
+                return Ok(job.status.clone());
+            }
+        }
+        let key = (Reverse(job.status.priority), job.seq);
+        state.queue.remove(&key);
+        drop(state);
+        self.transition(&id, "CANCELLED", "cancelled by request");
+        self.status(&id)
+    }
+
+    /// Records and announces a state change.
+    fn transition(&self, id: &str, new_state: &str, message: &str) {
+        let now = now_ms();
+        if let Err(e) = lock(&self.store).set_state(id, new_state, message, now) {
+            warn!("{id}: cannot store state {new_state}: {e}");
+        }
+        {
+            let mut state = lock(&self.state);
+            if let Some(j) = state.jobs.get_mut(id) {
+                j.status.state = new_state.to_string();
+                j.status.message = message.to_string();
+                j.status.updated_ms = now;
+            }
+        }
+        self.log(id, &format!("{new_state} {message}"));
+        (self.listener)(&JobEvent {
+            id: id.to_string(),
+            state: new_state.to_string(),
+            message: message.to_string(),
+        });
+    }
+
+    pub fn results(&self, id: &str) -> Result<JobResults, SchedError> {
+        let status = self.status(id)?;
+        match status.state.as_str() {
+            "DONE" => {}
+            "ERROR" => {
+                return Err(SchedError::Failed(format!(
+                    "{} failed: {}",
+                    status.id, status.message
+                )));
+            }
+            "CANCELLED" => {
+                return Err(SchedError::NotFound(format!(
+                    "{} was cancelled; it has no results",
+                    status.id
+                )));
+            }
+            s => {
+                return Err(SchedError::Busy(format!(
+                    "{} is {s}; results come when it is DONE",
+                    status.id
+                )));
+            }
+        }
+        let dir = self
+            .job_dir(&status.id)
+            .ok_or_else(|| SchedError::NotFound("this scheduler keeps no artifacts".into()))?;
+        let text = std::fs::read_to_string(dir.join("results.json")).map_err(|e| {
+            SchedError::Failed(format!("{}: {e}", dir.join("results.json").display()))
+        })?;
+        let doc: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| SchedError::Failed(format!("results.json: {e}")))?;
+        let f = |k: &str| {
+            doc.get(k)
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or(f64::NAN)
+        };
+        Ok(JobResults {
+            id: status.id.clone(),
+            state: status.state,
+            device: status.device,
+            shots: doc
+                .get("shots")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0),
+            counts: doc
+                .get("counts")
+                .and_then(serde_json::Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            duration_seconds: f("duration_seconds"),
+            energy: f("energy"),
+            exact_energy: f("exact_energy"),
+            parameters: doc
+                .get("parameters")
+                .and_then(serde_json::Value::as_array)
+                .map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect())
+                .unwrap_or_default(),
+            iterations: doc
+                .get("iterations")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0) as u32,
+            document: text,
+        })
+    }
+
+    /// The next runnable job, marked RUNNING; jobs whose dependencies failed are failed here.
+    fn next_job(&self) -> Option<(String, Arc<AtomicBool>)> {
+        let mut failed = Vec::new();
+        let mut promoted = Vec::new();
+        let picked = {
+            let mut state = lock(&self.state);
+            if state.running.is_some() {
+                return None;
+            }
+            let now = now_ms();
+            state.reservations.retain(|_, r| r.until_ms > now);
+            let mut chosen = None;
+            for key in state.queue.iter() {
+                let Some(id) = state.seq_to_id.get(&key.1) else {
+                    continue;
+                };
+                let job = &state.jobs[id];
+                let mut blocked = false;
+                let mut dead = None;
+                for d in &job.status.depends_on {
+                    match state.jobs.get(d).map(|j| j.status.state.as_str()) {
+                        Some("DONE") => {}
+                        Some(s @ ("ERROR" | "CANCELLED")) => {
+                            dead = Some(format!("dependency {d} ended {s}"))
+                        }
+                        None => dead = Some(format!("dependency {d} is unknown")),
+                        _ => blocked = true,
+                    }
+                }
+                if let Some(reason) = dead {
+                    failed.push((*key, id.clone(), reason));
+                    continue;
+                }
+                if blocked {
+                    continue;
+                }
+                if let Some(r) = state.reservations.get(&job.status.device) {
+                    if job.spec.spec.target.reservation.as_deref() != Some(r.token.as_str()) {
+                        continue;
+                    }
+                }
+                if job.status.state == "PENDING" {
+                    promoted.push(id.clone());
+                }
+                chosen = Some((*key, id.clone()));
+                break;
+            }
+            for (key, _, _) in &failed {
+                state.queue.remove(key);
+            }
+            chosen.map(|(key, id)| {
+                state.queue.remove(&key);
+                let flag = Arc::new(AtomicBool::new(false));
+                state.running = Some((id.clone(), flag.clone()));
+                (id, flag)
+            })
+        };
+        for (_, id, reason) in failed {
+            self.transition(&id, "ERROR", &reason);
+        }
+        for id in promoted {
+            self.transition(&id, "QUEUED", "dependencies done");
+        }
+        if let Some((id, _)) = &picked {
+            self.transition(id, "RUNNING", "");
+        }
+        picked
+    }
+
+    fn work(self: Arc<Self>) {
+        loop {
+            let Some((id, cancel)) = self.next_job() else {
+                let state = lock(&self.state);
+                let _ = self.wake.wait_timeout(state, Duration::from_millis(500));
+                continue;
+            };
+            let started = Instant::now();
+            // A panic in a run fails that job, not the daemon.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.execute(&id, &cancel)
+            }))
+            .unwrap_or_else(|_| {
+                Err(DriverError::Failed(
+                    "internal error while running the job".into(),
+                ))
+            });
+            let (new_state, message) = match outcome {
+                Ok(doc) => match self.store_results(&id, &doc) {
+                    Ok(()) => (
+                        "DONE",
+                        format!("finished in {:.3} s", started.elapsed().as_secs_f64()),
+                    ),
+                    Err(e) => ("ERROR", format!("cannot store results: {e}")),
+                },
+                Err(DriverError::Cancelled) => ("CANCELLED", "cancelled while running".to_string()),
+                Err(e) => ("ERROR", e.to_string()),
+            };
+            lock(&self.state).running = None;
+            self.transition(&id, new_state, &message);
+            self.finished.fetch_add(1, Ordering::Relaxed);
+            // Jobs waiting on this one may now run.
+            self.wake.notify_all();
+        }
+    }
+
+    fn store_results(&self, id: &str, doc: &serde_json::Value) -> std::io::Result<()> {
+        let Some(dir) = self.job_dir(id) else {
+            return Ok(());
+        };
+        std::fs::create_dir_all(&dir)?;
+        let text = serde_json::to_string_pretty(doc).unwrap_or_default();
+        steppps::state::write_atomic(&dir.join("results.json"), text.as_bytes())
+    }
+
+    fn execute(&self, id: &str, cancel: &AtomicBool) -> Result<serde_json::Value, DriverError> {
+        let (spec, compiled, device, name) = {
+            let state = lock(&self.state);
+            let j = &state.jobs[id];
+            (
+                j.spec.clone(),
+                j.compiled.clone(),
+                j.status.device.clone(),
+                j.status.name.clone(),
+            )
+        };
+        let start = Instant::now();
+        if spec.kind == "VariationalJob" {
+            let (Some(a), Some(h)) = (&spec.spec.ansatz, &spec.spec.hamiltonian) else {
+                return Err(DriverError::Failed(
+                    "the variational job lost its ansatz or hamiltonian".into(),
+                ));
+            };
+            let opt = spec.spec.optimizer.clone().unwrap_or(jobspec::Optimizer {
+                method: "nelder-mead".into(),
+                max_iterations: 2000,
+                tolerance: 1e-8,
+                seed: 0,
+            });
+            let mut last = Instant::now();
+            let r = variational::run(a, h, &opt, cancel, |it, e| {
+                if last.elapsed() > Duration::from_millis(500) {
+                    last = Instant::now();
+                    (self.listener)(&JobEvent {
+                        id: id.to_string(),
+                        state: "RUNNING".into(),
+                        message: format!("iteration {it}, energy {e:.6}"),
+                    });
+                }
+            })
+            .map_err(|e| {
+                if e == "cancelled" {
+                    DriverError::Cancelled
+                } else {
+                    DriverError::Failed(e)
+                }
+            })?;
+            return Ok(json!({
+                "id": id, "name": name, "kind": spec.kind, "device": device,
+                "energy": r.energy, "exact_energy": r.exact_energy,
+                "error_vs_exact": r.exact_energy.map(|e| r.energy - e),
+                "parameters": r.parameters, "iterations": r.iterations, "evaluations": r.evaluations,
+                "history": r.history, "optimizer": opt.method,
+                "duration_seconds": start.elapsed().as_secs_f64(),
+            }));
+        }
+        let circuit = compiled
+            .ok_or_else(|| DriverError::Failed("the job has no compiled circuit".into()))?;
+        let mut expectations = BTreeMap::new();
+        for (k, text) in &spec.spec.outputs.expectations {
+            expectations.insert(
+                k.clone(),
+                parse_observable(text, circuit.num_qubits).map_err(DriverError::Failed)?,
+            );
+        }
+        let exec = Execution {
+            circuit,
+            shots: spec.shots(),
+            seed: spec.spec.seed.unwrap_or(0),
+            statevector: spec.spec.outputs.statevector,
+            expectations,
+        };
+        let r = self.driver.execute(&device, &exec, cancel)?;
+        Ok(json!({
+            "id": id, "name": name, "kind": spec.kind, "device": device,
+            "shots": exec.shots, "counts": r.counts, "metadata": r.metadata,
+            "duration_seconds": r.duration_seconds,
+        }))
+    }
+}
+
+/// A job by id, or by name (the latest job of that name).
+fn resolve(state: &State, id: &str) -> Result<String, SchedError> {
+    if state.jobs.contains_key(id) {
+        return Ok(id.to_string());
+    }
+    state
+        .by_name
+        .get(id)
+        .cloned()
+        .ok_or_else(|| SchedError::NotFound(format!("no job `{id}` (qos-ctl job list shows them)")))
+}
+
+/// `"Z0 Z1 + 0.5*X0"` (terms separated by `+`, optional `coefficient*`).
+pub fn parse_observable(text: &str, num_qubits: usize) -> Result<PauliSum, String> {
+    let mut sum = PauliSum::new();
+    for part in text.split('+').map(str::trim).filter(|p| !p.is_empty()) {
+        let (coef, rest) = match part.split_once('*') {
+            Some((c, r)) if c.trim().parse::<f64>().is_ok() => {
+                (c.trim().parse::<f64>().unwrap_or(1.0), r)
+            }
+            _ => (1.0, part),
+        };
+        let t = PauliTerm::parse(coef, rest).map_err(|e| e.to_string())?;
+        if let Some((q, _)) = t.factors.iter().find(|(q, _)| *q >= num_qubits) {
+            return Err(format!("qubit {q} is outside the circuit's {num_qubits}"));
+        }
+        sum.terms.push(t);
+    }
+    if sum.terms.is_empty() {
+        return Err("empty observable".into());
+    }
+    Ok(sum)
+}
+
+/// Refuses a submission whose jobs depend on each other in a cycle.
+fn check_cycles(specs: &[JobSpec]) -> Result<(), SchedError> {
+    let index: HashMap<&str, usize> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.metadata.name.as_str(), i))
+        .collect();
+    // 0 = unvisited, 1 = on the stack, 2 = done.
+    let mut mark = vec![0u8; specs.len()];
+    fn visit(
+        i: usize,
+        specs: &[JobSpec],
+        index: &HashMap<&str, usize>,
+        mark: &mut [u8],
+        path: &mut Vec<String>,
+    ) -> Result<(), SchedError> {
+        if mark[i] == 2 {
+            return Ok(());
+        }
+        path.push(specs[i].metadata.name.clone());
+        if mark[i] == 1 {
+            return Err(SchedError::Invalid(format!(
+                "spec.dependsOn: a cycle: {}",
+                path.join(" → ")
+            )));
+        }
+        mark[i] = 1;
+        for d in &specs[i].spec.depends_on {
+            if let Some(&j) = index.get(d.as_str()) {
+                visit(j, specs, index, mark, path)?;
+            }
+        }
+        mark[i] = 2;
+        path.pop();
+        Ok(())
+    }
+    for i in 0..specs.len() {
+        visit(i, specs, &index, &mut mark, &mut Vec::new())?;
+    }
+    Ok(())
+}
+
+fn random_hex() -> String {
+    let mut bytes = [0u8; 12];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+    if ok.is_err() {
+        let t = now_ms().to_le_bytes();
+        bytes[..8].copy_from_slice(&t);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where the database lives inside the state directory.
+pub fn database_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("jobs.sqlite")
+}
