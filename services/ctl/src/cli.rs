@@ -61,6 +61,9 @@ pub enum Command {
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(steppps::api::dimension_names()))]
         dimension: String,
     },
+    /// Quantum jobs, devices and circuits (quantumd): `job`, `device`, `circuit`
+    #[command(flatten)]
+    Quantum(crate::commands::quantum::QuantumCommand),
     /// Write the man page or shell completions to standard output (for packagers)
     Generate {
         #[command(subcommand)]

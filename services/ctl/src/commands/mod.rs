@@ -3,6 +3,7 @@
 
 pub mod event;
 pub mod psychology;
+pub mod quantum;
 pub mod restart;
 pub mod space;
 pub mod status;

@@ -1,0 +1,556 @@
+//! `qos-ctl job …`, `qos-ctl device …`, `qos-ctl circuit …`: quantum jobs, devices and the
+//! circuit compiler of quantumd (`org.quantumos.Quantum1`).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use steppps::api::QUANTUM;
+use steppps::api::quantum::{DeviceInfo, DeviceStatus, JobResults, JobStatus, Quantum1Proxy};
+
+use super::print_json;
+use crate::client::{Client, Failure};
+use crate::table;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum QuantumCommand {
+    /// Quantum jobs (quantumd): submit a JobSpec, follow it, read its results
+    #[command(subcommand)]
+    Job(JobCommand),
+    /// Quantum devices: the simulators jobs run on
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Compile or validate a circuit file (OpenQASM 2/3 or AQO JSON)
+    #[command(subcommand)]
+    Circuit(CircuitCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum JobCommand {
+    /// Submit a JobSpec YAML file (`program.path` is read relative to it); prints the job id(s)
+    Submit {
+        file: PathBuf,
+        /// Wait until the job ends and print its results (exit 1 unless DONE)
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Show a job's state
+    Status { id: String },
+    /// Show a finished job's results: counts as a table and a histogram, or the VQE energy
+    Results { id: String },
+    /// Cancel a waiting or running job
+    Cancel { id: String },
+    /// List jobs, newest first
+    List {
+        /// Only jobs in this state (PENDING, QUEUED, RUNNING, DONE, ERROR, CANCELLED)
+        #[arg(long)]
+        state: Option<String>,
+        /// At most this many (0: all)
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Print job state changes as they happen (one job: until it ends)
+    Watch { id: Option<String> },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum DeviceCommand {
+    /// List the devices
+    List,
+    /// Show one device: gates, coupling map, noise, queue, reservation
+    Show { name: String },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum CircuitCommand {
+    /// Compile for a device and print the AQO JSON (the report goes to standard error)
+    Compile {
+        file: PathBuf,
+        /// Target device [default: sim-statevector]
+        #[arg(long)]
+        device: Option<String>,
+        /// qasm2, qasm3 or aqo [default: from the file]
+        #[arg(long)]
+        format: Option<String>,
+        /// Skip the optimizing passes
+        #[arg(long)]
+        no_optimize: bool,
+    },
+    /// Check a circuit file; exit 1 with line and column when it is malformed
+    Validate {
+        file: PathBuf,
+        #[arg(long)]
+        format: Option<String>,
+    },
+}
+
+const TERMINAL: [&str; 3] = ["DONE", "ERROR", "CANCELLED"];
+
+pub async fn run(client: &Client, cmd: &QuantumCommand, json: bool) -> Result<u8, Failure> {
+    let proxy = client
+        .call(&QUANTUM, Quantum1Proxy::new(&client.connection))
+        .await?;
+    match cmd {
+        QuantumCommand::Job(job) => run_job(client, &proxy, job, json).await,
+        QuantumCommand::Device(DeviceCommand::List) => {
+            let devices = client.call(&QUANTUM, proxy.list_devices()).await?;
+            if json {
+                print_json(&devices)?;
+            } else {
+                print!("{}", render_devices(&devices));
+            }
+            Ok(0)
+        }
+        QuantumCommand::Device(DeviceCommand::Show { name }) => {
+            let d = client
+                .call(&QUANTUM, proxy.get_device_details(name))
+                .await?;
+            let s = client.call(&QUANTUM, proxy.get_device_status(name)).await?;
+            if json {
+                print_json(&serde_json::json!({"device": d, "status": s}))?;
+            } else {
+                print!("{}", render_device(&d, &s));
+            }
+            Ok(0)
+        }
+        QuantumCommand::Circuit(CircuitCommand::Compile {
+            file,
+            device,
+            format,
+            no_optimize,
+        }) => {
+            let (source, format) = read_circuit(file, format.as_deref())?;
+            let mut options = HashMap::new();
+            if let Some(d) = device {
+                options.insert("device".to_string(), d.clone());
+            }
+            if *no_optimize {
+                options.insert("optimize".to_string(), "false".to_string());
+            }
+            let r = client
+                .call(&QUANTUM, proxy.compile_circuit(&source, &format, options))
+                .await?;
+            if json {
+                print_json(&r)?;
+            } else {
+                for line in &r.report {
+                    eprintln!("{line}");
+                }
+                eprintln!(
+                    "{} qubits, {} → {} gates, depth {}, {} swap(s)",
+                    r.qubits, r.gates_before, r.gates_after, r.depth, r.swaps
+                );
+                print!("{}", r.aqo);
+            }
+            Ok(0)
+        }
+        QuantumCommand::Circuit(CircuitCommand::Validate { file, format }) => {
+            let (source, format) = read_circuit(file, format.as_deref())?;
+            let (ok, message, qubits, gates) = client
+                .call(&QUANTUM, proxy.validate_circuit(&source, &format))
+                .await?;
+            if json {
+                print_json(
+                    &serde_json::json!({"ok": ok, "message": message, "qubits": qubits, "gates": gates}),
+                )?;
+            } else if ok {
+                println!("{}: {message}", file.display());
+            } else {
+                eprintln!("{}: {message}", file.display());
+            }
+            Ok(if ok { 0 } else { 1 })
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Failure::Other(anyhow::anyhow!("{}: {e}", path.display())))
+}
+
+/// The source and its format (from `--format`, the extension, or the OPENQASM header).
+fn read_circuit(path: &Path, format: Option<&str>) -> Result<(String, String), Failure> {
+    let source = read(path)?;
+    let format = match format {
+        Some(f) => f.to_string(),
+        None if path.extension().is_some_and(|e| e == "json" || e == "aqo") => "aqo".into(),
+        None if source.trim_start().starts_with("OPENQASM 3") => "qasm3".into(),
+        None => "qasm2".into(),
+    };
+    Ok((source, format))
+}
+
+/// Replaces `path: FILE` lines inside `program:` blocks by the file's contents (read relative
+/// to the JobSpec), so quantumd never reads users' files.
+pub fn inline_program_paths(spec: &str, base: &Path) -> Result<String, Failure> {
+    let mut out = String::with_capacity(spec.len());
+    let mut in_program: Option<usize> = None;
+    for line in spec.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let trimmed = line.trim_start();
+        if let Some(level) = in_program {
+            if !trimmed.is_empty() && indent <= level {
+                in_program = None;
+            }
+        }
+        if trimmed.starts_with("program:") {
+            in_program = Some(indent);
+        }
+        if let (Some(_), Some(rest)) = (in_program, trimmed.strip_prefix("path:")) {
+            let file = rest.trim().trim_matches(|c| c == '"' || c == '\'');
+            let path = base.join(file);
+            let text = read(&path)?;
+            let pad = " ".repeat(indent);
+            let _ = writeln!(out, "{pad}source: |");
+            for l in text.lines() {
+                let _ = writeln!(out, "{pad}  {l}");
+            }
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+async fn run_job(
+    client: &Client,
+    proxy: &Quantum1Proxy<'_>,
+    cmd: &JobCommand,
+    json: bool,
+) -> Result<u8, Failure> {
+    match cmd {
+        JobCommand::Submit { file, wait } => {
+            let text = read(file)?;
+            let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+            let spec = inline_program_paths(&text, &base)?;
+            let ids = client.call(&QUANTUM, proxy.submit_job(&spec)).await?;
+            if !*wait {
+                if json {
+                    print_json(&ids)?;
+                } else {
+                    for id in &ids {
+                        println!("{id}");
+                    }
+                }
+                return Ok(0);
+            }
+            let mut code = 0;
+            for id in &ids {
+                let status = wait_for(client, proxy, id).await?;
+                if status.state != "DONE" {
+                    if json {
+                        print_json(&status)?;
+                    } else {
+                        eprintln!("{id}: {} {}", status.state, status.message);
+                    }
+                    code = 1;
+                    continue;
+                }
+                let r = client.call(&QUANTUM, proxy.get_job_results(id)).await?;
+                show_results(&r, json)?;
+            }
+            Ok(code)
+        }
+        JobCommand::Status { id } => {
+            let s = client.call(&QUANTUM, proxy.get_job_status(id)).await?;
+            if json {
+                print_json(&s)?;
+            } else {
+                print!("{}", render_jobs(&[s]));
+            }
+            Ok(0)
+        }
+        JobCommand::Results { id } => {
+            let r = client.call(&QUANTUM, proxy.get_job_results(id)).await?;
+            show_results(&r, json)?;
+            Ok(0)
+        }
+        JobCommand::Cancel { id } => {
+            client.call(&QUANTUM, proxy.cancel_job(id)).await?;
+            let s = client.call(&QUANTUM, proxy.get_job_status(id)).await?;
+            if json {
+                print_json(&s)?;
+            } else {
+                println!("{}: {}", s.id, s.state);
+            }
+            Ok(0)
+        }
+        JobCommand::List { state, limit } => {
+            let jobs = client
+                .call(
+                    &QUANTUM,
+                    proxy.list_jobs(state.as_deref().unwrap_or(""), *limit),
+                )
+                .await?;
+            if json {
+                print_json(&jobs)?;
+            } else {
+                print!("{}", render_jobs(&jobs));
+            }
+            Ok(0)
+        }
+        JobCommand::Watch { id } => {
+            let mut updates = client.call(&QUANTUM, proxy.receive_job_updated()).await?;
+            if let Some(id) = id {
+                let s = client.call(&QUANTUM, proxy.get_job_status(id)).await?;
+                println!("{} {} {}", s.id, s.state, s.message);
+                if TERMINAL.contains(&s.state.as_str()) {
+                    return Ok(0);
+                }
+            }
+            while let Some(signal) = updates.next().await {
+                let Ok(args) = signal.args() else { continue };
+                if id.as_ref().is_some_and(|want| want != args.id()) {
+                    continue;
+                }
+                if json {
+                    print_json(
+                        &serde_json::json!({"id": args.id(), "state": args.state(), "message": args.message()}),
+                    )?;
+                } else {
+                    println!("{} {} {}", args.id(), args.state(), args.message());
+                }
+                if id.is_some() && TERMINAL.contains(args.state()) {
+                    break;
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// Polls until the job ends (signals may be missed between calls; polling cannot).
+async fn wait_for(
+    client: &Client,
+    proxy: &Quantum1Proxy<'_>,
+    id: &str,
+) -> Result<JobStatus, Failure> {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let s = client.call(&QUANTUM, proxy.get_job_status(id)).await?;
+        if TERMINAL.contains(&s.state.as_str()) {
+            return Ok(s);
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(500));
+    }
+}
+
+fn show_results(r: &JobResults, json: bool) -> Result<(), Failure> {
+    if json {
+        let doc: serde_json::Value =
+            serde_json::from_str(&r.document).unwrap_or(serde_json::Value::Null);
+        return print_json(&doc);
+    }
+    print!("{}", render_results(r));
+    Ok(())
+}
+
+fn time(ms: u64) -> String {
+    let secs = ms / 1000;
+    format!(
+        "{:02}:{:02}:{:02}",
+        (secs / 3600) % 24,
+        (secs / 60) % 60,
+        secs % 60
+    )
+}
+
+fn render_jobs(jobs: &[JobStatus]) -> String {
+    let rows: Vec<Vec<String>> = jobs
+        .iter()
+        .map(|j| {
+            vec![
+                j.id.clone(),
+                j.name.clone(),
+                j.kind.clone(),
+                j.state.clone(),
+                j.priority.to_string(),
+                j.device.clone(),
+                time(j.submitted_ms),
+                table::or_dash(&j.depends_on.join(",")),
+                table::or_dash(&j.message),
+            ]
+        })
+        .collect();
+    table::render(
+        &[
+            "jobs",
+            "name",
+            "kind",
+            "state",
+            "priority",
+            "device",
+            "submitted (UTC)",
+            "depends on",
+            "message",
+        ],
+        &rows,
+    )
+}
+
+/// Counts as a table with a bar per outcome, or a variational job's energy.
+pub fn render_results(r: &JobResults) -> String {
+    let mut out = String::new();
+    if !r.energy.is_nan() {
+        let _ = writeln!(out, "{} on {}: energy {:.6}", r.id, r.device, r.energy);
+        if !r.exact_energy.is_nan() {
+            let _ = writeln!(
+                out,
+                "exact ground energy {:.6} (difference {:.2e})",
+                r.exact_energy,
+                r.energy - r.exact_energy
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{} iterations in {:.2} s; parameters:",
+            r.iterations, r.duration_seconds
+        );
+        let params: Vec<String> = r.parameters.iter().map(|p| format!("{p:.4}")).collect();
+        let _ = writeln!(out, "  [{}]", params.join(", "));
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{} on {}: {} shots in {:.3} s",
+        r.id, r.device, r.shots, r.duration_seconds
+    );
+    let mut counts: Vec<(&String, &u64)> = r.counts.iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let max = counts.first().map_or(1, |c| *c.1).max(1);
+    let total = r.shots.max(1) as f64;
+    let shown = counts.len().min(32);
+    let rows: Vec<Vec<String>> = counts[..shown]
+        .iter()
+        .map(|(k, v)| {
+            let bar = "█".repeat(((**v as f64 / max as f64) * 40.0).round() as usize);
+            vec![
+                (*k).clone(),
+                v.to_string(),
+                format!("{:.3}", **v as f64 / total),
+                bar,
+            ]
+        })
+        .collect();
+    out.push_str(&table::render(&["outcome", "count", "p", ""], &rows));
+    if counts.len() > shown {
+        let _ = writeln!(
+            out,
+            "… and {} more outcomes (--json shows all)",
+            counts.len() - shown
+        );
+    }
+    out
+}
+
+fn render_devices(devices: &[DeviceInfo]) -> String {
+    let rows: Vec<Vec<String>> = devices
+        .iter()
+        .map(|d| {
+            vec![
+                d.name.clone(),
+                d.kind.clone(),
+                d.status.clone(),
+                d.max_qubits.to_string(),
+                if d.native_gates.is_empty() {
+                    "all".into()
+                } else {
+                    d.native_gates.join(",")
+                },
+                if d.coupling_map.is_empty() {
+                    "all-to-all".into()
+                } else {
+                    format!("{} edges", d.coupling_map.len())
+                },
+            ]
+        })
+        .collect();
+    table::render(
+        &["devices", "kind", "status", "qubits", "gates", "coupling"],
+        &rows,
+    )
+}
+
+fn render_device(d: &DeviceInfo, s: &DeviceStatus) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: {}", d.name, d.description);
+    let _ = writeln!(
+        out,
+        "  kind: {}, status: {}, qubits: {}",
+        d.kind, s.status, d.max_qubits
+    );
+    let gates = if d.native_gates.is_empty() {
+        "all".to_string()
+    } else {
+        d.native_gates.join(", ")
+    };
+    let _ = writeln!(out, "  native gates: {gates}");
+    if !d.coupling_map.is_empty() {
+        let edges: Vec<String> = d
+            .coupling_map
+            .iter()
+            .map(|(a, b)| format!("{a}-{b}"))
+            .collect();
+        let _ = writeln!(out, "  coupling map: {}", edges.join(" "));
+    }
+    let mut noise: Vec<(&String, &f64)> = d.noise.iter().collect();
+    noise.sort_by(|a, b| a.0.cmp(b.0));
+    for (k, v) in noise {
+        let _ = writeln!(out, "  {k}: {v}");
+    }
+    let _ = writeln!(
+        out,
+        "  queued jobs: {}, running: {}",
+        s.queued_jobs,
+        table::or_dash(&s.running_job)
+    );
+    if !s.reserved_by.is_empty() {
+        let _ = writeln!(
+            out,
+            "  reserved ({}…) until {} UTC",
+            s.reserved_by,
+            time(s.reserved_until_ms)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn program_paths_are_inlined_relative_to_the_spec() {
+        let dir = std::env::temp_dir().join(format!("qos-ctl-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("c.qasm"), "OPENQASM 2.0;\nqreg q[1];\n").unwrap();
+        let spec = "spec:\n  program:\n    format: qasm2\n    path: c.qasm\n  shots: 10\n";
+        let out = inline_program_paths(spec, &dir).unwrap();
+        assert_eq!(
+            out,
+            "spec:\n  program:\n    format: qasm2\n    source: |\n      OPENQASM 2.0;\n      qreg q[1];\n  shots: 10\n"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn histogram_orders_by_count() {
+        let r = JobResults {
+            id: "job-1".into(),
+            device: "sim-statevector".into(),
+            shots: 4,
+            counts: HashMap::from([("00".to_string(), 1), ("11".to_string(), 3)]),
+            energy: f64::NAN,
+            ..JobResults::default()
+        };
+        let text = render_results(&r);
+        let first = text.lines().nth(2).unwrap();
+        assert!(first.starts_with("11"), "{text}");
+        assert!(first.contains("████"), "{text}");
+    }
+}
