@@ -391,3 +391,56 @@ async fn sigkill_during_a_run_of_100_jobs_loses_none() {
     let r = q.get_job_results(&ids[99]).await.unwrap();
     assert_eq!(r.counts.values().sum::<u64>(), 2000);
 }
+
+/// The shipped D-Bus policy lets root own the name and anyone call it; without polkit, a
+/// non-root caller may read but not submit.
+#[tokio::test]
+async fn shipped_policy_and_authorization() {
+    if !root()
+        || std::process::Command::new("setpriv")
+            .arg("--version")
+            .output()
+            .is_err()
+    {
+        eprintln!("skipped: needs root and setpriv");
+        return;
+    }
+    let policy = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../recipes/quantumos/usr/share/dbus-1/system.d/org.quantumos.Quantum1.conf");
+    let mut bus = TestBus::start_with_policies(&[&policy]).unwrap();
+    start(&mut bus).await;
+    let as_nobody = |args: &[&str]| {
+        let out = bus
+            .command("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "busctl"])
+            .arg(format!("--address={}", bus.address()))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = as_nobody(&[
+        "call",
+        QUANTUM.bus_name,
+        QUANTUM.path,
+        QUANTUM.interface,
+        "ListDevices",
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("sim-statevector"), "{out}");
+    let (ok, out) = as_nobody(&[
+        "call",
+        QUANTUM.bus_name,
+        QUANTUM.path,
+        QUANTUM.interface,
+        "SubmitJob",
+        "s",
+        "x",
+    ]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("org.quantumos.quantum.submit"), "{out}");
+}
