@@ -405,3 +405,40 @@ async fn config_with_unknown_key_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown field `poll_msec`"), "{err}");
 }
+
+/// The shipped D-Bus policy lets root own org.quantumos.Pixel1 and nobody else. Needs root
+/// (setpriv); skipped otherwise.
+#[tokio::test]
+async fn shipped_policy_lets_only_root_own_the_name() {
+    if !nix::unistd::Uid::effective().is_root()
+        || Command::new("setpriv").arg("--version").output().is_err()
+    {
+        eprintln!("skipped: needs root and setpriv");
+        return;
+    }
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../recipes/quantumos/usr/share/dbus-1/system.d/org.quantumos.Pixel1.conf");
+    let bus = TestBus::start_with_policies(&[&policy]).unwrap();
+    let binary = workspace_binary("steppps-pixeld").unwrap();
+    let state = bus.dir().join("nobody-state");
+    fs::create_dir(&state).unwrap();
+    std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
+    let out = bus
+        .command("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&binary)
+        .args(["--sysfs-root", "/"])
+        .env("STATE_DIRECTORY", &state)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("Permission denied") && err.contains("steppps-pixeld") {
+        eprintln!("skipped: nobody cannot execute {}", binary.display());
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("not allowed to own org.quantumos.Pixel1"),
+        "{err}"
+    );
+}
