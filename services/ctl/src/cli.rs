@@ -53,6 +53,9 @@ pub enum Command {
     /// What the system learned from your commands: stats, predictions, forgetting (the psychology dimension)
     #[command(subcommand)]
     Psychology(crate::commands::psychology::PsychologyCommand),
+    /// Displays, brightness, ambient light and display power policy (the pixel dimension)
+    #[command(subcommand)]
+    Pixel(crate::commands::pixel::PixelCommand),
     /// Events, the audit chain and its verification (the event dimension)
     #[command(subcommand)]
     Event(crate::commands::event::EventCommand),

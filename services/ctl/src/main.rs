@@ -64,6 +64,7 @@ async fn run(cli: &Cli) -> Result<u8, Failure> {
         }
         Command::Time(command) => commands::time::run(&client, command, cli.json).await,
         Command::Psychology(command) => commands::psychology::run(&client, command, cli.json).await,
+        Command::Pixel(command) => commands::pixel::run(&client, command, cli.json).await,
         Command::Event(command) => commands::event::run(&client, command, cli.json).await,
         Command::Quantum(command) => commands::quantum::run(&client, command, cli.json).await,
         Command::Generate { .. } => Ok(0),

@@ -2,6 +2,7 @@
 //! the exit status for success paths; failures travel as [`crate::client::Failure`].
 
 pub mod event;
+pub mod pixel;
 pub mod psychology;
 pub mod quantum;
 pub mod restart;
