@@ -98,18 +98,39 @@ impl TimeInterface {
         self.time.list_classes()
     }
 
-    fn should_use_quantum(
+    async fn should_use_quantum(
         &self,
         problem: &str,
         size: u32,
         budget_seconds: f64,
+        #[zbus(connection)] connection: &Connection,
     ) -> Result<QuantumDecision, Error> {
-        self.time.should_use_quantum(problem, size, budget_seconds)
+        let devices = quantumd_devices(connection)
+            .await
+            .map(|d| self.time.devices_from_quantumd(&d));
+        self.time
+            .should_use_quantum(problem, size, budget_seconds, devices)
     }
 
     #[zbus(signal)]
     async fn timer_fired(emitter: &SignalEmitter<'_>, name: &str, result: &str)
     -> zbus::Result<()>;
+}
+
+/// quantumd's device list, when it answers quickly; `None` when it is not running.
+async fn quantumd_devices(
+    connection: &Connection,
+) -> Option<Vec<steppps::api::quantum::DeviceInfo>> {
+    let ask = async {
+        let quantumd = steppps::api::quantum::Quantum1Proxy::new(connection)
+            .await
+            .ok()?;
+        quantumd.list_devices().await.ok()
+    };
+    tokio::time::timeout(Duration::from_millis(500), ask)
+        .await
+        .ok()
+        .flatten()
 }
 
 fn needs_systemd() -> Result<(), Error> {

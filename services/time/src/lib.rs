@@ -19,11 +19,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 use steppps::Error;
+use steppps::api::quantum::DeviceInfo;
 use steppps::api::time::{ClassInfo, QuantumDecision, TimerInfo};
 use steppps::daemon::Vitals;
 
 use crate::classes::{CLASSES, ProcessClass, Rule, RuleConfig, UnitClasses, Weights};
-use crate::cqea::{Device, Machine, Problem};
+use crate::cqea::{Device, DeviceKind, Machine, Problem};
 use crate::timers::{TimerError, TimerRecord, TimerStore};
 
 /// `/etc/quantumos/time.toml`.
@@ -201,14 +202,17 @@ impl Time {
         lock(&self.timers).set_result(name, result)
     }
 
+    /// Decides against `devices` (quantumd's, as [`Time::devices_from_quantumd`] makes them),
+    /// or against the built-in simulator's model of this machine when quantumd is absent.
     pub fn should_use_quantum(
         &self,
         problem: &str,
         size: u32,
         budget_seconds: f64,
+        devices: Option<Vec<Device>>,
     ) -> Result<QuantumDecision, Error> {
         let problem: Problem = problem.parse().map_err(Error::invalid_argument)?;
-        let devices = [Device::local_simulator(&self.machine)];
+        let devices = devices.unwrap_or_else(|| vec![Device::local_simulator(&self.machine)]);
         let d = cqea::decide(problem, size, budget_seconds, &self.machine, &devices)
             .map_err(Error::invalid_argument)?;
         self.decisions.fetch_add(1, Ordering::Relaxed);
@@ -219,6 +223,21 @@ impl Time {
             quantum_seconds: d.quantum_seconds,
             device: d.device,
         })
+    }
+
+    /// quantumd's devices as the cost model sees them. Its simulators run on this machine,
+    /// so they cannot hold more qubits than its memory, whatever they advertise.
+    pub fn devices_from_quantumd(&self, devices: &[DeviceInfo]) -> Vec<Device> {
+        let limit = self.machine.max_simulated_qubits();
+        devices
+            .iter()
+            .filter(|d| d.kind.contains("simulator"))
+            .map(|d| Device {
+                name: d.name.clone(),
+                kind: DeviceKind::Simulator,
+                max_qubits: d.max_qubits.min(limit),
+            })
+            .collect()
     }
 
     pub fn machine(&self) -> &Machine {

@@ -367,3 +367,46 @@ async fn qos_ctl_time_commands() {
     assert!(run(&["time", "remove", "backup"]).status.success());
     assert_eq!(run(&["time", "remove", "backup"]).status.code(), Some(1));
 }
+
+/// With quantumd on the bus, decisions are made against its devices.
+#[tokio::test]
+async fn decisions_use_quantumd_devices_when_it_runs() {
+    let Ok(quantumd) = workspace_binary("quantumd") else {
+        eprintln!("skipped: quantumd is not built");
+        return;
+    };
+    let mut bus = TestBus::start().unwrap();
+    timed(&mut bus).await;
+    bus.spawn_daemon(&quantumd, &[]).unwrap();
+    bus.wait_for_name(steppps::api::QUANTUM.bus_name)
+        .await
+        .unwrap();
+    let conn = bus.connect().await.unwrap();
+    let devices = steppps::api::quantum::Quantum1Proxy::new(&conn)
+        .await
+        .unwrap()
+        .list_devices()
+        .await
+        .unwrap();
+    let time = Time1Proxy::new(&conn).await.unwrap();
+    let d = time
+        .should_use_quantum("simulation", 12, 10.0)
+        .await
+        .unwrap();
+    assert!(
+        devices.iter().any(|dev| dev.name == d.device),
+        "{} not among quantumd's devices {devices:?}",
+        d.device
+    );
+    let widest = devices.iter().map(|dev| dev.max_qubits).max().unwrap();
+    let d = time
+        .should_use_quantum("simulation", widest + 1, 10.0)
+        .await
+        .unwrap();
+    assert!(
+        d.quantum_seconds.is_infinite(),
+        "{} qubits exceed every device: {}",
+        widest + 1,
+        d.reason
+    );
+}
