@@ -148,12 +148,15 @@ impl Config {
     }
 }
 
+/// Answers an `Emit` caller with the record's seq once committed, or why not.
+pub type Ack = oneshot::Sender<Result<u64, String>>;
+
 /// An event on its way to the chain.
 #[derive(Debug)]
 pub struct Pending {
     pub entry: Entry,
     /// Answered with the record's seq once committed (`Emit`).
-    pub ack: Option<oneshot::Sender<Result<u64, String>>>,
+    pub ack: Option<Ack>,
     /// The journal cursor of this entry: persisted once the entry is committed.
     pub journal_cursor: Option<String>,
 }
@@ -343,6 +346,13 @@ impl EventLog {
             .map_err(|_| "the event daemon is stopping".to_string())
     }
 
+    /// Queues an event from a thread outside the runtime, waiting for room.
+    pub fn queue_blocking(&self, pending: Pending) -> Result<(), String> {
+        self.tx
+            .blocking_send(pending)
+            .map_err(|_| "the event daemon is stopping".to_string())
+    }
+
     /// Stores an event and returns its seq once it is committed to the chain.
     pub async fn submit(&self, entry: Entry) -> Result<u64, String> {
         let (ack, answer) = oneshot::channel();
@@ -426,28 +436,42 @@ impl EventLog {
         actions: &mpsc::Sender<ActionRequest>,
     ) {
         let mut records = Vec::with_capacity(batch.len());
-        let mut results: Vec<Result<u64, String>> = Vec::with_capacity(batch.len());
+        let mut acks: Vec<(Ack, Result<u64, String>)> = Vec::new();
+        let mut cursor = None;
         let commit = {
             let mut chain = lock(&self.chain);
-            for p in batch.iter() {
-                match chain.append(&p.entry) {
+            for p in batch.drain(..) {
+                let result = match chain.append(&p.entry) {
                     Ok(receipt) => {
-                        results.push(Ok(receipt.seq));
+                        if p.journal_cursor.is_some() {
+                            cursor = p.journal_cursor;
+                        }
+                        let Entry {
+                            time_usec,
+                            severity,
+                            source,
+                            kind,
+                            fields,
+                        } = p.entry;
                         records.push(Record {
                             seq: receipt.seq,
-                            time_usec: p.entry.time_usec,
-                            severity: p.entry.severity,
-                            source: p.entry.source.clone(),
-                            kind: p.entry.kind.clone(),
-                            fields: p.entry.fields.clone(),
+                            time_usec,
+                            severity,
+                            source,
+                            kind,
+                            fields,
                             prev_hash: [0; 32],
                             hash: receipt.hash,
                         });
+                        Ok(receipt.seq)
                     }
                     Err(e) => {
                         self.count_shed(&format!("invalid: {}", p.entry.source));
-                        results.push(Err(e.to_string()));
+                        Err(e.to_string())
                     }
+                };
+                if let Some(ack) = p.ack {
+                    acks.push((ack, result));
                 }
             }
             chain.commit()
@@ -456,30 +480,38 @@ impl EventLog {
             let message = format!("cannot write the audit chain: {e}");
             warn!("{message}");
             *lock(&self.write_error) = Some(message.clone());
-            for p in batch.drain(..) {
-                self.count_shed("write failed");
-                if let Some(ack) = p.ack {
-                    let _ = ack.send(Err(message.clone()));
-                }
+            *lock(&self.shed).entry("write failed".into()).or_default() += records.len() as u64;
+            for (ack, _) in acks {
+                let _ = ack.send(Err(message.clone()));
             }
             return;
         }
-        *lock(&self.write_error) = None;
+        if lock(&self.write_error).is_some() {
+            *lock(&self.write_error) = None;
+        }
         {
             let mut captured = lock(&self.captured);
+            let mut run: Option<(&str, u64)> = None;
             for r in &records {
-                *captured.entry(r.source.clone()).or_default() += 1;
+                match &mut run {
+                    Some((source, n)) if *source == r.source => *n += 1,
+                    _ => {
+                        if let Some((source, n)) = run {
+                            *captured.entry(source.to_string()).or_default() += n;
+                        }
+                        run = Some((&r.source, 1));
+                    }
+                }
+            }
+            if let Some((source, n)) = run {
+                *captured.entry(source.to_string()).or_default() += n;
             }
         }
-        for (p, result) in batch.drain(..).zip(results) {
-            if let Some(cursor) = p.journal_cursor
-                && result.is_ok()
-            {
-                *lock(&self.journal_cursor) = Some(cursor);
-            }
-            if let Some(ack) = p.ack {
-                let _ = ack.send(result);
-            }
+        if cursor.is_some() {
+            *lock(&self.journal_cursor) = cursor;
+        }
+        for (ack, result) in acks {
+            let _ = ack.send(result);
         }
         let requests: Vec<ActionRequest> = {
             let mut engine = lock(&self.rules);
