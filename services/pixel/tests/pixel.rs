@@ -442,3 +442,59 @@ async fn shipped_policy_lets_only_root_own_the_name() {
         "{err}"
     );
 }
+
+/// `qos-ctl pixel …` end to end. Needs the qos-ctl binary (built by `cargo test --workspace`);
+/// skipped when it is absent.
+#[tokio::test]
+async fn qos_ctl_pixel_outputs_and_brightness() {
+    let Ok(ctl) = workspace_binary("qos-ctl") else {
+        eprintln!("skipped: qos-ctl is not built (cargo test --workspace builds it)");
+        return;
+    };
+    let f = start(laptop, "hotplug = false\n").await;
+    let run = |args: &[&str]| {
+        f.bus
+            .command(&ctl)
+            .arg("pixel")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["outputs"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("DEL DELL U2415"), "{text}");
+    assert!(text.contains("2880x1800@60"), "{text}");
+    assert!(
+        text.contains("(EDID: EDID base block checksum is wrong"),
+        "{text}"
+    );
+
+    let out = run(&["brightness"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("acpi_video0") && text.contains("intel_backlight"),
+        "{text}"
+    );
+    let out = run(&["brightness", "intel_backlight", "30"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("30%"));
+    let out = run(&["brightness", "intel_backlight", "130"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("out of range"));
+    let out = run(&["policy", "--adaptive", "true", "--min", "15"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("adaptive brightness: on (15–100%)"), "{text}");
+
+    let none = start(|_| {}, "hotplug = false\n").await;
+    let out = none
+        .bus
+        .command(&ctl)
+        .args(["pixel", "brightness"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("backlight: none"));
+}
