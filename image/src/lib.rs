@@ -6,6 +6,7 @@
 //! ISO) → `manifest`. `qemu` boots the result; `selftest` reads the verdict the test
 //! profile's in-guest check prints on the serial console.
 
+pub mod bench;
 pub mod boottest;
 pub mod build;
 pub mod host;

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use qos_image::build::{self, BuildOptions};
 use qos_image::qemu::{self, Accel, Media, Vm};
-use qos_image::{Arch, Profile, Workspace, boottest, host};
+use qos_image::{Arch, Profile, Workspace, bench, boottest, host};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -103,6 +103,21 @@ enum Cmd {
         machine: Machine,
         /// Seconds to wait for the result.
         #[arg(long, default_value_t = 900)]
+        timeout: u64,
+    },
+    /// The boot benchmark: boot the live and the baseline ISO --runs times each with the same
+    /// qemu settings and print times to multi-user.target and steppps.target, memory used,
+    /// the daemons' RSS, and the ratios (JSON in out/bench-boot-<arch>.json).
+    Bench {
+        #[arg(long, value_enum, default_value = "x86_64")]
+        arch: Arch,
+        #[command(flatten)]
+        machine: Machine,
+        /// Boots per image.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Seconds to wait for each boot.
+        #[arg(long, default_value_t = 600)]
         timeout: u64,
     },
     /// Remove out/ (images, logs, the mkosi tools tree).
@@ -208,6 +223,39 @@ fn run(cli: Cli) -> Result<()> {
                 Duration::from_secs(timeout),
                 &console_log(&ws, "test", arch),
             )
+        }
+        Cmd::Bench {
+            arch,
+            machine,
+            runs,
+            timeout,
+        } => {
+            let ws = workspace()?;
+            host::ensure(arch, true)?;
+            if machine.iso.is_some() {
+                anyhow::bail!(
+                    "bench boots the live and the baseline ISO `build` wrote; --iso does not apply"
+                );
+            }
+            if runs == 0 {
+                anyhow::bail!("--runs must be at least 1");
+            }
+            let mut samples = [Vec::new(), Vec::new()];
+            for run in 1..=runs {
+                for (i, profile) in [Profile::Live, Profile::Baseline].into_iter().enumerate() {
+                    let vm = vm(&ws, arch, profile, &machine);
+                    let log = console_log(&ws, &format!("bench-{profile}-{run}"), arch);
+                    eprintln!("Boot {run}/{runs} of {} ({profile})", vm.iso.display());
+                    samples[i].push(bench::measure(&vm, &log, Duration::from_secs(timeout))?);
+                }
+            }
+            let [live, baseline] = samples;
+            let report = bench::report(live, baseline);
+            bench::print(&report);
+            let path = ws.out_dir().join(format!("bench-boot-{arch}.json"));
+            bench::write_json(&report, &path)?;
+            eprintln!("Wrote {}", path.display());
+            Ok(())
         }
         Cmd::Clean { all } => build::clean(&workspace()?, all),
     }

@@ -196,7 +196,7 @@ impl Console {
     pub fn start(vm: &Vm, log: &Path) -> Result<Console> {
         let mut cmd = vm.command(true)?;
         let mut child = cmd
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -255,6 +255,18 @@ impl Console {
             }
         }
         None
+    }
+
+    /// Types `text` on the serial console (the live session's shell once logged in).
+    pub fn send(&mut self, text: &str) -> Result<()> {
+        let stdin = self
+            .child
+            .stdin
+            .as_mut()
+            .context("qemu's stdin is closed")?;
+        stdin.write_all(text.as_bytes())?;
+        stdin.flush()?;
+        Ok(())
     }
 
     /// Stops the VM (it is ours: we started it).

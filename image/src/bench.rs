@@ -1,0 +1,260 @@
+//! `qos-image bench`: the boot benchmark. Boots the live and the baseline ISO the same
+//! number of times under the same qemu settings and compares: time to multi-user.target
+//! and to steppps.target (seen on the console, from qemu's start, firmware included; and
+//! systemd's own monotonic timestamps, from kernel start), memory used after boot, and the
+//! QuantumOS daemons' RSS. Nothing is added to either image: the figures are read through
+//! the live session's autologin shell on the serial console.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use crate::qemu::{Console, Vm};
+
+/// Typed into the guest's shell. `"-"` keeps the echo of the typed line from matching.
+const PROBE: &str = "sleep 10; w=$(systemctl show -P Wants steppps.target 2>/dev/null); r=0; \
+for p in $( [ -n \"$w\" ] && systemctl show -P MainPID $w); do [ \"$p\" -gt 0 ] && \
+r=$((r + $(awk '/^VmRSS/ {print $2}' /proc/$p/status))); done; \
+echo QOS-BENCH\"-\"RESULT mu=$(systemctl show -P ActiveEnterTimestampMonotonic multi-user.target) \
+st=$(systemctl show -P ActiveEnterTimestampMonotonic steppps.target 2>/dev/null) \
+used=$(awk '/^MemTotal/ {t=$2} /^MemAvailable/ {a=$2} END {print t-a}' /proc/meminfo) rss=$r\n";
+
+const RESULT: &str = "QOS-BENCH-RESULT ";
+
+/// One boot's figures.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Sample {
+    /// Seconds from qemu's start to the console line `Reached target multi-user.target`.
+    pub console_multi_user_s: Option<f64>,
+    /// Seconds from qemu's start to `Reached target steppps.target`.
+    pub console_steppps_s: Option<f64>,
+    /// systemd's ActiveEnterTimestampMonotonic of multi-user.target, seconds from kernel start.
+    pub multi_user_s: Option<f64>,
+    pub steppps_s: Option<f64>,
+    /// MemTotal − MemAvailable, KiB, ten seconds after login.
+    pub used_kib: Option<u64>,
+    /// Sum of VmRSS of the services steppps.target wants, KiB.
+    pub daemons_rss_kib: Option<u64>,
+}
+
+impl Sample {
+    /// Boot completion as the benchmark counts it: multi-user.target and, when the image
+    /// has one, steppps.target (from kernel start).
+    pub fn ready_s(&self) -> Option<f64> {
+        match (self.multi_user_s, self.steppps_s) {
+            (Some(m), Some(s)) => Some(m.max(s)),
+            (m, None) => m,
+            (None, s) => s,
+        }
+    }
+}
+
+/// Parses `QOS-BENCH-RESULT mu=… st=… used=… rss=…`.
+pub fn parse_result(line: &str, sample: &mut Sample) -> bool {
+    let Some(i) = line.find(RESULT) else {
+        return false;
+    };
+    for field in line[i + RESULT.len()..].split_whitespace() {
+        let Some((key, value)) = field.split_once('=') else {
+            continue;
+        };
+        let number: Option<u64> = value.parse().ok().filter(|v| *v > 0);
+        match key {
+            "mu" => sample.multi_user_s = number.map(|us| us as f64 / 1e6),
+            "st" => sample.steppps_s = number.map(|us| us as f64 / 1e6),
+            "used" => sample.used_kib = number,
+            "rss" => sample.daemons_rss_kib = value.parse().ok(),
+            _ => {}
+        }
+    }
+    true
+}
+
+/// Boots `vm` once and measures.
+pub fn measure(vm: &Vm, log: &Path, timeout: Duration) -> Result<Sample> {
+    let mut console = Console::start(vm, log)?;
+    let deadline = Instant::now() + timeout;
+    let mut sample = Sample::default();
+    let mut sent = false;
+    let mut done = false;
+    while let Some(line) = console.next_line(deadline) {
+        let at = line.at.as_secs_f64();
+        if line.text.contains("Reached target multi-user.target") {
+            sample.console_multi_user_s.get_or_insert(at);
+        }
+        if line.text.contains("Reached target steppps.target") {
+            sample.console_steppps_s.get_or_insert(at);
+        }
+        if !sent && line.text.contains("(automatic login)") {
+            // Let the shell start before typing.
+            std::thread::sleep(Duration::from_secs(2));
+            console.send(PROBE)?;
+            sent = true;
+        }
+        if parse_result(&line.text, &mut sample) {
+            done = true;
+            break;
+        }
+    }
+    console.stop();
+    if !done {
+        bail!(
+            "no benchmark result from {} within {} s (console: {})",
+            vm.iso.display(),
+            timeout.as_secs(),
+            log.display()
+        );
+    }
+    Ok(sample)
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub runs: usize,
+    pub live: Vec<Sample>,
+    pub baseline: Vec<Sample>,
+    pub boot_ratio: Option<f64>,
+    pub console_boot_ratio: Option<f64>,
+    pub daemons_share_of_used: Option<f64>,
+}
+
+pub fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
+    let mut v: Vec<f64> = values.into_iter().collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    })
+}
+
+pub fn report(live: Vec<Sample>, baseline: Vec<Sample>) -> Report {
+    let ready_live = median(live.iter().filter_map(Sample::ready_s));
+    let ready_base = median(baseline.iter().filter_map(Sample::ready_s));
+    let console_live = median(
+        live.iter()
+            .filter_map(|s| s.console_steppps_s.or(s.console_multi_user_s)),
+    );
+    let console_base = median(baseline.iter().filter_map(|s| s.console_multi_user_s));
+    let rss = median(
+        live.iter()
+            .filter_map(|s| s.daemons_rss_kib.map(|v| v as f64)),
+    );
+    let used = median(live.iter().filter_map(|s| s.used_kib.map(|v| v as f64)));
+    Report {
+        runs: live.len(),
+        boot_ratio: ratio(ready_live, ready_base),
+        console_boot_ratio: ratio(console_live, console_base),
+        daemons_share_of_used: ratio(rss, used),
+        live,
+        baseline,
+    }
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+pub fn print(report: &Report) {
+    let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+    let kib = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{:.1}", v as f64 / 1024.0));
+    println!(
+        "{:<9} {:>3} {:>12} {:>12} {:>12} {:>12} {:>10} {:>12}",
+        "image",
+        "run",
+        "console m-u",
+        "console st",
+        "m-u (s)",
+        "steppps (s)",
+        "used MiB",
+        "daemons MiB"
+    );
+    for (name, samples) in [("live", &report.live), ("baseline", &report.baseline)] {
+        for (i, s) in samples.iter().enumerate() {
+            println!(
+                "{:<9} {:>3} {:>12} {:>12} {:>12} {:>12} {:>10} {:>12}",
+                name,
+                i + 1,
+                show(s.console_multi_user_s),
+                show(s.console_steppps_s),
+                show(s.multi_user_s),
+                show(s.steppps_s),
+                kib(s.used_kib),
+                kib(s.daemons_rss_kib)
+            );
+        }
+    }
+    let r = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+    println!(
+        "boot ratio (live steppps.target / baseline multi-user.target, from kernel start, medians): {} (goal ≤ 1.10)",
+        r(report.boot_ratio)
+    );
+    println!(
+        "boot ratio (same, on the console from qemu start, firmware included): {}",
+        r(report.console_boot_ratio)
+    );
+    println!(
+        "daemons' RSS / used memory (live, medians): {} (goal ≤ 0.10)",
+        r(report.daemons_share_of_used)
+    );
+}
+
+pub fn write_json(report: &Report, path: &Path) -> Result<()> {
+    let text = serde_json::to_string_pretty(report)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_probe_line_parses() {
+        let mut s = Sample::default();
+        assert!(parse_result(
+            "quantum@quantumos:~$ QOS-BENCH-RESULT mu=41000000 st=42500000 used=180000 rss=9000",
+            &mut s
+        ));
+        assert_eq!(s.multi_user_s, Some(41.0));
+        assert_eq!(s.ready_s(), Some(42.5));
+        assert_eq!(s.daemons_rss_kib, Some(9000));
+    }
+
+    #[test]
+    fn the_typed_command_is_not_a_result() {
+        let mut s = Sample::default();
+        assert!(!parse_result("echo QOS-BENCH\"-\"RESULT mu=$(…)", &mut s));
+    }
+
+    #[test]
+    fn baseline_without_steppps_counts_multi_user() {
+        let mut s = Sample::default();
+        parse_result("QOS-BENCH-RESULT mu=30000000 st=0 used=1 rss=0", &mut s);
+        assert_eq!(s.ready_s(), Some(30.0));
+        let r = report(
+            vec![Sample {
+                multi_user_s: Some(30.0),
+                steppps_s: Some(33.0),
+                ..Default::default()
+            }],
+            vec![s],
+        );
+        assert!((r.boot_ratio.unwrap_or(0.0) - 1.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn median_of_even_and_odd() {
+        assert_eq!(median([3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median([4.0, 1.0]), Some(2.5));
+        assert_eq!(median([]), None);
+    }
+}
