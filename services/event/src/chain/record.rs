@@ -109,15 +109,9 @@ pub enum EntryError {
 impl Entry {
     /// Checks the limits of the record format.
     pub fn validate(&self) -> Result<(), EntryError> {
-        fn check(what: impl Into<String>, s: &str, max: usize) -> Result<(), EntryError> {
-            if s.len() > max {
-                return Err(EntryError::TooLong {
-                    what: what.into(),
-                    len: s.len(),
-                    max,
-                });
-            }
-            Ok(())
+        // Lengths first, words only for an error: this runs for every record.
+        fn too_long(what: String, len: usize, max: usize) -> EntryError {
+            EntryError::TooLong { what, len, max }
         }
         if self.source.is_empty() {
             return Err(EntryError::Empty("source"));
@@ -128,8 +122,12 @@ impl Entry {
         if self.severity > 7 {
             return Err(EntryError::Severity(self.severity));
         }
-        check("source", &self.source, MAX_SOURCE)?;
-        check("kind", &self.kind, MAX_KIND)?;
+        if self.source.len() > MAX_SOURCE {
+            return Err(too_long("source".into(), self.source.len(), MAX_SOURCE));
+        }
+        if self.kind.len() > MAX_KIND {
+            return Err(too_long("kind".into(), self.kind.len(), MAX_KIND));
+        }
         if self.fields.len() > MAX_FIELDS {
             return Err(EntryError::TooManyFields {
                 count: self.fields.len(),
@@ -139,8 +137,20 @@ impl Entry {
             if k.is_empty() {
                 return Err(EntryError::Empty("a field name"));
             }
-            check(format!("field name `{}…`", prefix(k)), k, MAX_KEY)?;
-            check(format!("field `{}`", prefix(k)), v, MAX_VALUE)?;
+            if k.len() > MAX_KEY {
+                return Err(too_long(
+                    format!("field name `{}…`", prefix(k)),
+                    k.len(),
+                    MAX_KEY,
+                ));
+            }
+            if v.len() > MAX_VALUE {
+                return Err(too_long(
+                    format!("field `{}`", prefix(k)),
+                    v.len(),
+                    MAX_VALUE,
+                ));
+            }
         }
         Ok(())
     }
