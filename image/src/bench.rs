@@ -51,6 +51,17 @@ impl Sample {
     }
 }
 
+impl Sample {
+    /// The same, seen on the console from qemu's start (firmware and loader included).
+    pub fn console_ready_s(&self) -> Option<f64> {
+        match (self.console_multi_user_s, self.console_steppps_s) {
+            (Some(m), Some(s)) => Some(m.max(s)),
+            (m, None) => m,
+            (None, s) => s,
+        }
+    }
+}
+
 /// Parses `QOS-BENCH-RESULT mu=… st=… used=… rss=…`.
 pub fn parse_result(line: &str, sample: &mut Sample) -> bool {
     let Some(i) = line.find(RESULT) else {
@@ -137,10 +148,7 @@ pub fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
 pub fn report(live: Vec<Sample>, baseline: Vec<Sample>) -> Report {
     let ready_live = median(live.iter().filter_map(Sample::ready_s));
     let ready_base = median(baseline.iter().filter_map(Sample::ready_s));
-    let console_live = median(
-        live.iter()
-            .filter_map(|s| s.console_steppps_s.or(s.console_multi_user_s)),
-    );
+    let console_live = median(live.iter().filter_map(Sample::console_ready_s));
     let console_base = median(baseline.iter().filter_map(|s| s.console_multi_user_s));
     let rss = median(
         live.iter()
@@ -249,6 +257,16 @@ mod tests {
             vec![s],
         );
         assert!((r.boot_ratio.unwrap_or(0.0) - 1.1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn console_readiness_waits_for_both_targets() {
+        let s = Sample {
+            console_multi_user_s: Some(396.2),
+            console_steppps_s: Some(375.7),
+            ..Default::default()
+        };
+        assert_eq!(s.console_ready_s(), Some(396.2));
     }
 
     #[test]
