@@ -84,12 +84,44 @@ impl Decayed {
 struct Row {
     total: Decayed,
     next: HashMap<u32, Decayed>,
+    /// The row's strongest entries (at most [`ROW_TOP`] after a refresh, plus those bumped
+    /// since): the only ones a prediction considers, so a row that grew to thousands of
+    /// entries (the home directory, `cd`) costs no more than a small one.
+    top: Vec<u32>,
+    bumps_since_refresh: u32,
 }
+
+/// Entries of a row kept as candidates.
+const ROW_TOP: usize = 32;
 
 impl Row {
     fn bump(&mut self, id: u32, now: u64, lambda: f64) {
         self.total.bump(now, lambda);
         self.next.entry(id).or_default().bump(now, lambda);
+        if !self.top.contains(&id) {
+            self.top.push(id);
+        }
+        self.bumps_since_refresh += 1;
+        if self.top.len() > 2 * ROW_TOP
+            || (self.bumps_since_refresh >= 64 && self.next.len() > ROW_TOP)
+        {
+            self.refresh_top(now, lambda);
+        }
+    }
+
+    /// Re-ranks the row's entries (amortised: once per 64 bumps or 32 new entries).
+    fn refresh_top(&mut self, now: u64, lambda: f64) {
+        self.bumps_since_refresh = 0;
+        let mut all: Vec<(f64, u32)> = self
+            .next
+            .iter()
+            .map(|(&id, d)| (d.get(now, lambda), id))
+            .collect();
+        if all.len() > ROW_TOP {
+            all.select_nth_unstable_by(ROW_TOP - 1, |a, b| b.0.total_cmp(&a.0));
+            all.truncate(ROW_TOP);
+        }
+        self.top = all.into_iter().map(|(_, id)| id).collect();
     }
 
     fn probability(&self, id: u32, now: u64, lambda: f64, smoothing: f64) -> f64 {
@@ -290,7 +322,7 @@ impl Model {
         let mut candidates: Vec<u32> = Vec::with_capacity(128);
         let mut push_row = |row: Option<&Row>| {
             if let Some(row) = row {
-                candidates.extend(row.next.keys().copied());
+                candidates.extend(row.top.iter().copied());
             }
         };
         push_row(ctx[1].and_then(|p| self.bigram.get(&p)));
