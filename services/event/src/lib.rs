@@ -568,29 +568,43 @@ impl EventLog {
         let mut page: std::collections::VecDeque<Record> = std::collections::VecDeque::new();
         let mut more = false;
         let from = filter.after_seq.saturating_add(1);
-        chain::read_records(&self.chain_dir, from, |r| {
-            if filter.before_seq != 0 && r.seq >= filter.before_seq {
-                return false;
-            }
-            if !matcher.matches(&r) {
-                return true;
-            }
-            if filter.newest {
+        let before = if filter.before_seq == 0 {
+            u64::MAX
+        } else {
+            filter.before_seq
+        };
+        let read = if filter.newest {
+            // The latest matches: newest segment first, stop once the page is full.
+            chain::read_segments_newest_first(&self.chain_dir, from, before, |records| {
+                for r in records.into_iter().rev() {
+                    if !matcher.matches(&r) {
+                        continue;
+                    }
+                    if page.len() == limit {
+                        more = true;
+                        return false;
+                    }
+                    page.push_front(r);
+                }
+                true
+            })
+        } else {
+            chain::read_records(&self.chain_dir, from, |r| {
+                if r.seq >= before {
+                    return false;
+                }
+                if !matcher.matches(&r) {
+                    return true;
+                }
                 if page.len() == limit {
-                    page.pop_front();
                     more = true;
+                    return false;
                 }
                 page.push_back(r);
                 true
-            } else if page.len() == limit {
-                more = true;
-                false
-            } else {
-                page.push_back(r);
-                true
-            }
-        })
-        .map_err(|e| format!("cannot read the chain: {e}"))?;
+            })
+        };
+        read.map_err(|e| format!("cannot read the chain: {e}"))?;
         Ok(EventPage {
             records: page.into_iter().map(|r| to_wire(&r)).collect(),
             more,

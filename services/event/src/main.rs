@@ -73,6 +73,50 @@ fn main() -> ExitCode {
         }));
 
         tokio::spawn(publish_captured(connection.clone(), channels.committed));
+        // Opening looked at the last segment only; verify the whole chain in the background
+        // and put the result on the record (and in the daemon's state when it fails).
+        {
+            let log = log.clone();
+            let daemon = daemon.clone();
+            tokio::spawn(async move {
+                let checked = log.clone();
+                let result = tokio::task::spawn_blocking(move || checked.verify()).await;
+                let (kind, severity, fields) = match result {
+                    Ok(Ok(v)) if v.ok => (
+                        "chain.verified",
+                        6,
+                        vec![("records".to_string(), v.records.to_string())],
+                    ),
+                    Ok(Ok(v)) => {
+                        tracing::error!("the audit chain does not verify: {}", v.message);
+                        let _ = daemon
+                            .set_state(steppps::api::dimension::DaemonState::Degraded)
+                            .await;
+                        (
+                            "chain.verify-failed",
+                            2,
+                            vec![
+                                ("problem".to_string(), v.problem.clone()),
+                                ("message".to_string(), v.message.clone()),
+                            ],
+                        )
+                    }
+                    Ok(Err(e)) => ("chain.verify-failed", 2, vec![("message".to_string(), e)]),
+                    Err(e) => (
+                        "chain.verify-failed",
+                        2,
+                        vec![("message".to_string(), e.to_string())],
+                    ),
+                };
+                log.offer(Pending::new(Entry {
+                    time_usec: now_usec(),
+                    severity,
+                    source: "chain".into(),
+                    kind: kind.into(),
+                    fields,
+                }));
+            });
+        }
         {
             let alert_connection = connection.clone();
             tokio::spawn(actions::execute(

@@ -33,7 +33,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::{Signer, SigningKey};
 
-pub use self::read::{SegmentScan, TailDamage, read_records, scan_segment};
+pub use self::read::{
+    SegmentScan, TailDamage, read_records, read_segments_newest_first, scan_segment,
+};
 pub use self::record::{Entry, EntryError, Frame, GENESIS, Hash, Record, Seal, hex};
 pub use self::segment::Head;
 pub use self::verify::{Problem, VerifyReport, verify_dir};

@@ -167,27 +167,70 @@ pub fn read_records(
         {
             continue;
         }
-        let data = match fs::read(path) {
-            Ok(d) => d,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // deleted by retention
-            Err(e) => return Err(e),
-        };
-        if SegmentHeader::decode(&data).is_err() {
-            continue;
-        }
-        let mut pos = HEADER_LEN;
-        while pos < data.len() {
-            match decode_frame(&data[pos..]) {
-                Ok((Frame::Record(r), n)) => {
-                    pos += n;
-                    if r.seq >= from_seq && !f(r) {
-                        return Ok(());
-                    }
-                }
-                Ok((Frame::Seal(_), n)) => pos += n,
-                Err(_) => break,
-            }
+        if !read_segment(path, from_seq, &mut f)? {
+            return Ok(());
         }
     }
     Ok(())
+}
+
+/// Like [`read_records`], newest segment first: `f` gets each segment's records (those with
+/// seq in `from_seq..before_seq`, in order) as one vector, and returns false to stop. For
+/// "the latest N" without reading the whole chain.
+pub fn read_segments_newest_first(
+    dir: &Path,
+    from_seq: u64,
+    before_seq: u64,
+    mut f: impl FnMut(Vec<Record>) -> bool,
+) -> io::Result<()> {
+    let segments = list_segments(dir)?;
+    for (_, path) in segments.iter().rev() {
+        if let Ok(Ok(h)) = read_header(path)
+            && h.first_seq >= before_seq
+        {
+            continue;
+        }
+        let mut records = Vec::new();
+        read_segment(path, from_seq, &mut |r: Record| {
+            if r.seq >= before_seq {
+                return false;
+            }
+            records.push(r);
+            true
+        })?;
+        if !f(records) {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Feeds one segment's records from `from_seq` on to `f`; false when `f` asked to stop.
+fn read_segment(
+    path: &Path,
+    from_seq: u64,
+    f: &mut impl FnMut(Record) -> bool,
+) -> io::Result<bool> {
+    let data = match fs::read(path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(true), // retention
+        Err(e) => return Err(e),
+    };
+    if SegmentHeader::decode(&data).is_err() {
+        return Ok(true);
+    }
+    let mut pos = HEADER_LEN;
+    while pos < data.len() {
+        match decode_frame(&data[pos..]) {
+            Ok((Frame::Record(r), n)) => {
+                pos += n;
+                if r.seq >= from_seq && !f(r) {
+                    return Ok(false);
+                }
+            }
+            Ok((Frame::Seal(_), n)) => pos += n,
+            Err(_) => break,
+        }
+    }
+    Ok(true)
 }

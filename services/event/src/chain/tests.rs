@@ -270,3 +270,28 @@ fn invalid_entries_are_refused_and_nothing_is_written() {
     assert!(chain.append(&e).is_err());
     assert_eq!(chain.head().seq, 0);
 }
+
+#[test]
+fn newest_first_reads_segments_backwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut chain, _) = AuditChain::open(
+        dir.path(),
+        ChainOptions {
+            max_segment_bytes: 4096,
+            ..ChainOptions::default()
+        },
+    )
+    .unwrap();
+    fill(&mut chain, 0, 200, 10);
+    drop(chain);
+    let mut batches = Vec::new();
+    read_segments_newest_first(dir.path(), 1, 150, |records| {
+        batches.push(records.iter().map(|r| r.seq).collect::<Vec<_>>());
+        batches.len() < 2
+    })
+    .unwrap();
+    assert_eq!(batches.len(), 2);
+    assert_eq!(*batches[0].last().unwrap(), 149);
+    assert!(batches[0].windows(2).all(|w| w[0] + 1 == w[1]));
+    assert_eq!(batches[1].last().unwrap() + 1, batches[0][0]);
+}
