@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use steppps::api::SPACE;
 use steppps::api::dimension::Dimension1Proxy;
 use steppps::api::space::Space1Proxy;
-use steppps::testing::{TestBus, workspace_binary};
+use steppps::testing::{NOBODY, TestBus, shipped_policy, workspace_binary};
 
 fn busctl(bus: &TestBus, args: &[&str]) -> String {
     let out = bus.busctl(args).unwrap();
@@ -177,23 +177,13 @@ async fn link_added_and_removed_signals() {
 /// as `nobody` with setpriv); skipped otherwise.
 #[tokio::test]
 async fn shipped_policy_lets_only_root_own_the_name() {
-    if !nix::unistd::Uid::effective().is_root()
-        || Command::new("setpriv").arg("--version").output().is_err()
-    {
+    let mut bus = TestBus::start_with_policies(&[&shipped_policy(SPACE.bus_name)]).unwrap();
+    let binary = workspace_binary("steppps-spaced").unwrap();
+    let Some(mut as_nobody) = bus.command_as(NOBODY, &binary) else {
         eprintln!("skipped: needs root and setpriv");
         return;
-    }
-    let policy = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../recipes/quantumos/usr/share/dbus-1/system.d/org.quantumos.Space1.conf");
-    let mut bus = TestBus::start_with_policies(&[&policy]).unwrap();
-    let binary = workspace_binary("steppps-spaced").unwrap();
-
-    let out = bus
-        .command("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&binary)
-        .output()
-        .unwrap();
+    };
+    let out = as_nobody.output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     if err.contains("Permission denied") && err.contains("steppps-spaced") {
         eprintln!("skipped: nobody cannot execute {}", binary.display());
@@ -209,8 +199,8 @@ async fn shipped_policy_lets_only_root_own_the_name() {
     spaced(&mut bus, &[]).await;
     // And any user may call it.
     let out = bus
-        .command("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "busctl"])
+        .command_as(NOBODY, "busctl")
+        .unwrap()
         .arg(format!("--address={}", bus.address()))
         .args([
             "get-property",

@@ -135,6 +135,22 @@ impl TestBus {
         cmd
     }
 
+    /// Like [`TestBus::command`], run as another user through `setpriv` (the caller must be
+    /// root): how tests check what the shipped policy and polkit fallback allow an ordinary
+    /// user. `None` when that cannot be done here (not root, or no setpriv).
+    pub fn command_as(&self, uid: u32, program: impl AsRef<OsStr>) -> Option<Command> {
+        let root = nix::unistd::Uid::effective().is_root();
+        if !root || Command::new("setpriv").arg("--version").output().is_err() {
+            return None;
+        }
+        let mut cmd = self.command("setpriv");
+        cmd.arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={uid}"))
+            .arg("--clear-groups")
+            .arg(program);
+        Some(cmd)
+    }
+
     /// Runs `busctl` against this bus and returns its output.
     pub fn busctl(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
         Command::new("busctl")
@@ -242,6 +258,17 @@ impl Drop for TestBus {
         let _ = self.bus.wait();
     }
 }
+
+/// The D-Bus policy file the image ships for `bus_name` (from `recipes/quantumos/`), for
+/// [`TestBus::start_with_policies`].
+pub fn shipped_policy(bus_name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../recipes/quantumos/usr/share/dbus-1/system.d")
+        .join(format!("{bus_name}.conf"))
+}
+
+/// The uid tests use for an ordinary, unprivileged user.
+pub const NOBODY: u32 = 65534;
 
 /// A binary built from this workspace, found next to the running test executable
 /// (`target/<profile>/deps/<test>` → `target/<profile>/<name>`). `cargo test --workspace`

@@ -2,14 +2,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::process::Command;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use nix::sys::signal::Signal;
 use steppps::api::TIME;
 use steppps::api::time::{Time1Proxy, TimerFiredStream};
-use steppps::testing::{TestBus, workspace_binary};
+use steppps::testing::{NOBODY, TestBus, workspace_binary};
 
 const HEALTH: &str = "call time org.quantumos.Dimension1.Health";
 
@@ -239,48 +238,26 @@ async fn should_use_quantum_answers_with_costs() {
 
 #[tokio::test]
 async fn only_authorized_callers_change_timers() {
-    if !nix::unistd::Uid::effective().is_root()
-        || Command::new("setpriv").arg("--version").output().is_err()
-    {
-        eprintln!("skipped: needs root and setpriv");
-        return;
-    }
     let mut bus = TestBus::start().unwrap();
     timed(&mut bus).await;
-    let out = bus
-        .command("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "busctl"])
-        .arg(format!("--address={}", bus.address()))
-        .args([
-            "call",
-            TIME.bus_name,
-            TIME.path,
-            "org.quantumos.Time1",
-            "AddTimer",
-            "sss",
-            "x",
-            "daily",
-            HEALTH,
-        ])
-        .output()
-        .unwrap();
+    let busctl_as_nobody = |args: &[&str]| {
+        bus.command_as(NOBODY, "busctl").map(|mut c| {
+            c.arg(format!("--address={}", bus.address()))
+                .args(["call", TIME.bus_name, TIME.path, "org.quantumos.Time1"])
+                .args(args)
+                .output()
+                .unwrap()
+        })
+    };
+    let Some(out) = busctl_as_nobody(&["AddTimer", "sss", "x", "daily", HEALTH]) else {
+        eprintln!("skipped: needs root and setpriv");
+        return;
+    };
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("org.quantumos.time.manage-timers"), "{err}");
     // Reading stays open.
-    let out = bus
-        .command("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "busctl"])
-        .arg(format!("--address={}", bus.address()))
-        .args([
-            "call",
-            TIME.bus_name,
-            TIME.path,
-            "org.quantumos.Time1",
-            "ListTimers",
-        ])
-        .output()
-        .unwrap();
+    let out = busctl_as_nobody(&["ListTimers"]).unwrap();
     assert!(
         out.status.success(),
         "{}",
