@@ -1,1 +1,72 @@
-fn main() {}
+//! The scheduler: 10,000 jobs submitted one by one into an on-disk SQLite store with artifacts
+//! (the daemon's path, without the bus), submit → QUEUED latency p50/p99, then a restart that
+//! reloads them all. `cargo bench -p quantumd --bench scheduler`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use quantumd::driver::SimulatorDriver;
+use quantumd::scheduler::{Scheduler, database_path};
+use quantumd::store::Store;
+
+const JOB: &str = r#"apiVersion: quantumos.io/v1
+kind: QuantumJob
+metadata: {name: NAME}
+spec:
+  program:
+    format: qasm2
+    source: |
+      OPENQASM 2.0; include "qelib1.inc"; qreg q[5]; creg c[5];
+      h q[0]; cx q[0], q[1]; cx q[1], q[2]; cx q[2], q[3]; cx q[3], q[4];
+      measure q -> c;
+  shots: 100
+"#;
+
+fn main() {
+    let dir = std::env::temp_dir().join(format!("quantumd-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let open = || {
+        let store = Store::open(&database_path(&dir)).expect("store");
+        Scheduler::new(
+            store,
+            Arc::new(SimulatorDriver::default()),
+            Some(dir.clone()),
+            Box::new(|_| {}),
+        )
+        .expect("scheduler")
+    };
+    // The worker is not started: every job stays QUEUED.
+    let s = open();
+    let n = 10_000;
+    let mut lat = Vec::with_capacity(n);
+    let t0 = Instant::now();
+    for i in 0..n {
+        let spec = JOB.replace("NAME", &format!("bench-{i}"));
+        let t = Instant::now();
+        let ids = s.submit(&spec).expect("submit");
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(s.status(&ids[0]).expect("status").state, "QUEUED");
+    }
+    let total = t0.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
+    println!("| scheduler | value |");
+    println!("|---|---:|");
+    println!(
+        "| jobs queued | {} |",
+        s.counts().get("QUEUED").copied().unwrap_or(0)
+    );
+    println!("| submit → QUEUED p50 | {:.2} ms |", p(0.5));
+    println!("| submit → QUEUED p99 | {:.2} ms |", p(0.99));
+    println!("| submit → QUEUED max | {:.2} ms |", p(1.0));
+    println!("| submissions/s | {:.0} |", n as f64 / total);
+    drop(s);
+    let t = Instant::now();
+    let s = open();
+    println!(
+        "| restart: reload {} jobs | {:.2} s |",
+        s.counts().values().sum::<usize>(),
+        t.elapsed().as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

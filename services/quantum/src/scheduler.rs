@@ -519,14 +519,11 @@ impl Scheduler {
         let result = (|| -> std::io::Result<()> {
             std::fs::create_dir_all(&dir)?;
             let spec_json = serde_json::to_string_pretty(spec).unwrap_or_default();
-            steppps::state::write_atomic(&dir.join("spec.json"), spec_json.as_bytes())?;
+            write_replace(&dir.join("spec.json"), spec_json.as_bytes())?;
             if let Some((_, source, format)) = program {
                 let ext = if format == "aqo" { "aqo.json" } else { "qasm" };
-                steppps::state::write_atomic(
-                    &dir.join(format!("source.{ext}")),
-                    source.as_bytes(),
-                )?;
-                steppps::state::write_atomic(&dir.join("compiled.aqo.json"), aqo.as_bytes())?;
+                write_replace(&dir.join(format!("source.{ext}")), source.as_bytes())?;
+                write_replace(&dir.join("compiled.aqo.json"), aqo.as_bytes())?;
             }
             Ok(())
         })();
@@ -960,6 +957,15 @@ fn check_cycles(specs: &[JobSpec]) -> Result<(), SchedError> {
         visit(i, specs, &index, &mut mark, &mut Vec::new())?;
     }
     Ok(())
+}
+
+/// Writes a file through a temporary and a rename, without fsync: submit-time artifacts are
+/// copies of what the SQLite row already holds, so they need to be whole, not durable (an
+/// fsync per file would put tens of milliseconds on every SubmitJob).
+fn write_replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
 }
 
 fn random_hex() -> String {

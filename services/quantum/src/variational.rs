@@ -261,6 +261,48 @@ mod tests {
         );
     }
 
+    /// The acceptance range, 6 and 8 spins (slow in debug builds: run with
+    /// `cargo test --profile bench -p quantumd --lib -- --ignored`).
+    #[test]
+    #[ignore]
+    fn vqe_reaches_the_ising_ground_energy_for_six_and_eight_spins() {
+        for spins in [6, 8] {
+            let ansatz = Ansatz {
+                kind: "hardware-efficient".into(),
+                qubits: spins,
+                depth: 3,
+                entanglement: "linear".into(),
+                rotations: vec!["ry".into()],
+            };
+            let h = Hamiltonian {
+                ising: Some(Ising {
+                    spins,
+                    j: -1.0,
+                    h: 0.5,
+                    periodic: false,
+                }),
+                pauli_sum: None,
+            };
+            let opt = Optimizer {
+                method: "nelder-mead".into(),
+                max_iterations: 40000,
+                tolerance: 1e-10,
+                seed: 1,
+            };
+            let r = run(&ansatz, &h, &opt, &AtomicBool::new(false), |_, _| {}).unwrap();
+            let exact = r.exact_energy.unwrap();
+            eprintln!(
+                "{spins} spins: VQE {} exact {exact} after {} iterations",
+                r.energy, r.iterations
+            );
+            assert!(
+                (r.energy - exact).abs() < 1e-3,
+                "{spins} spins: VQE {} vs exact {exact}",
+                r.energy
+            );
+        }
+    }
+
     #[test]
     fn vqe_reaches_the_ising_ground_energy_for_four_spins() {
         let ansatz = Ansatz {
