@@ -475,6 +475,24 @@ async fn a_dimension_killed_under_its_eye_is_restarted_through_the_manager_and_r
         .unwrap();
     fx.bus.wait_for_name(MANAGER.bus_name).await.unwrap();
     let event = fx.start().await;
+    // The bus source subscribes after the name is owned: wait until it says it is on.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while event
+        .stats()
+        .await
+        .unwrap()
+        .sources
+        .get("bus")
+        .map(String::as_str)
+        != Some("on")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the bus source did not start:\n{}",
+            fx.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let space = fx
         .bus
         .spawn_daemon(&workspace_binary("steppps-spaced").unwrap(), &[])
