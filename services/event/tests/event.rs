@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -395,10 +395,12 @@ async fn sigkill_at_random_moments_loses_nothing_acknowledged() {
     for round in 0..20 {
         let event = fx.start().await;
         let stop = Arc::new(AtomicBool::new(false));
+        let progress = Arc::new(AtomicU64::new(0));
         let mut writers = Vec::new();
         for w in 0..4 {
             let event = event.clone();
             let stop = stop.clone();
+            let progress = progress.clone();
             writers.push(tokio::spawn(async move {
                 let mut mine = Vec::new();
                 let mut i = 0;
@@ -408,7 +410,10 @@ async fn sigkill_at_random_moments_loses_nothing_acknowledged() {
                         .emit("fault", "write", "info", fields(&[("id", &id)]))
                         .await
                     {
-                        Ok(seq) => mine.push((id, seq)),
+                        Ok(seq) => {
+                            mine.push((id, seq));
+                            progress.fetch_add(1, Ordering::Relaxed);
+                        }
                         Err(_) => break,
                     }
                     i += 1;
@@ -416,7 +421,12 @@ async fn sigkill_at_random_moments_loses_nothing_acknowledged() {
                 mine
             }));
         }
-        tokio::time::sleep(Duration::from_millis(20 + random(120))).await;
+        // Writing has begun (however loaded the machine), then a random moment.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while progress.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(random(120))).await;
         fx.kill(Signal::SIGKILL);
         stop.store(true, Ordering::Relaxed);
         for w in writers {
