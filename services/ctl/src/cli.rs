@@ -59,6 +59,9 @@ pub enum Command {
     /// Events, the audit chain and its verification (the event dimension)
     #[command(subcommand)]
     Event(crate::commands::event::EventCommand),
+    /// Natural language to shell commands, and what a command does (the prompt dimension)
+    #[command(subcommand)]
+    Prompt(crate::commands::prompt::PromptCommand),
     /// Restart a dimension's unit through systemd (needs root or polkit authorization)
     Restart {
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(steppps::api::dimension_names()))]

@@ -3,6 +3,7 @@
 
 pub mod event;
 pub mod pixel;
+pub mod prompt;
 pub mod psychology;
 pub mod quantum;
 pub mod restart;

@@ -8,6 +8,7 @@ pub mod logind;
 pub mod manager;
 pub mod pixel;
 pub mod polkit;
+pub mod prompt;
 pub mod psychology;
 pub mod quantum;
 pub mod space;

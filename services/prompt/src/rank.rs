@@ -1,0 +1,248 @@
+//! Retrieval and re-ranking. The request's embedding is compared with every phrasing of the
+//! catalog (an exact matrix-vector product: a few thousand rows of 384 floats); each intent
+//! scores its best phrasing. The nearest intents are filled from the request and re-ranked: an
+//! intent whose slots the request filled, and whose binaries are installed, moves up; one that
+//! still needs values moves down. Below a confidence floor the answer is "no suggestion".
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Catalog, Source};
+use crate::model::{DIM, Embedder};
+use crate::risk::{self, Risk};
+use crate::slots;
+
+/// Below this cosine similarity the best intent is not a suggestion.
+pub const MIN_CONFIDENCE: f32 = 0.42;
+/// How many nearest intents are filled and re-ranked.
+const CANDIDATES: usize = 24;
+
+/// One proposed command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Suggestion {
+    pub command: String,
+    pub explanation: String,
+    pub risk: Risk,
+    /// Cosine similarity of the request and the intent's nearest phrasing, 0…1.
+    pub confidence: f64,
+    /// The catalog intent (`files.biggest`, `tldr.find.2`).
+    pub intent: String,
+    /// Placeholders the request did not fill (`<path>`): the command needs editing.
+    pub missing: u32,
+}
+
+/// What a command line does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Explanation {
+    pub risk: Risk,
+    /// One line per simple command: (the simple command, what it does).
+    pub parts: Vec<(String, String)>,
+}
+
+/// A loaded model and catalog.
+pub struct Engine {
+    embedder: Embedder,
+    catalog: Catalog,
+    matrix: Tensor,
+    installed: Mutex<HashMap<String, bool>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("intents", &self.catalog.intents.len())
+            .field("phrasings", &self.catalog.phrasings.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    pub fn load(model_dir: &Path, catalog_dir: &Path) -> anyhow::Result<Self> {
+        let embedder = Embedder::load(model_dir)?;
+        let catalog = Catalog::load(catalog_dir)?;
+        Self::new(embedder, catalog)
+    }
+
+    pub fn new(embedder: Embedder, catalog: Catalog) -> anyhow::Result<Self> {
+        let rows = catalog.phrasings.len();
+        let matrix = Tensor::from_slice(&catalog.matrix, (rows, DIM), &Device::Cpu)?;
+        Ok(Self {
+            embedder,
+            catalog,
+            matrix,
+            installed: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn embedder(&self) -> &Embedder {
+        &self.embedder
+    }
+
+    /// Cosine similarity of `query` with every phrasing.
+    fn scores(&self, query: &[f32]) -> anyhow::Result<Vec<f32>> {
+        let q = Tensor::from_slice(query, (DIM, 1), &Device::Cpu)?;
+        Ok(self.matrix.matmul(&q)?.flatten_all()?.to_vec1::<f32>()?)
+    }
+
+    /// Ranked suggestions for an already sanitized request.
+    pub fn translate(
+        &self,
+        text: &str,
+        max: usize,
+        cwd: Option<&Path>,
+    ) -> anyhow::Result<Vec<Suggestion>> {
+        let query = self.embedder.embed(text)?;
+        let scores = self.scores(&query)?;
+        let mut best: HashMap<u32, f32> = HashMap::new();
+        for (p, s) in self.catalog.phrasings.iter().zip(&scores) {
+            let e = best.entry(p.intent).or_insert(f32::MIN);
+            if *s > *e {
+                *e = *s;
+            }
+        }
+        let mut nearest: Vec<(u32, f32)> = best.into_iter().collect();
+        nearest.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        nearest.truncate(CANDIDATES);
+        if nearest.first().is_none_or(|(_, s)| *s < MIN_CONFIDENCE) {
+            return Ok(Vec::new());
+        }
+        let extracted = slots::extract(text, cwd);
+        let mut ranked: Vec<(f32, Suggestion)> = Vec::new();
+        for (idx, cos) in nearest {
+            if cos < MIN_CONFIDENCE {
+                break;
+            }
+            let intent = &self.catalog.intents[idx as usize];
+            let filled = slots::fill(&intent.template, &extracted);
+            let mut score = cos;
+            if filled.filled > 0 {
+                score += 0.03 * filled.filled.min(2) as f32;
+            }
+            score -= 0.06 * filled.missing.min(2) as f32;
+            if !intent.needs.iter().all(|b| self.installed(b)) {
+                score -= 0.05;
+            }
+            if intent.source == Source::Curated {
+                score += 0.03;
+            }
+            if ranked.iter().any(|(_, s)| s.command == filled.command) {
+                continue;
+            }
+            // The filled command's own class: a value can never make it milder than the intent's.
+            let risk = intent.risk.max(risk::classify(&filled.command));
+            ranked.push((
+                score,
+                Suggestion {
+                    command: filled.command,
+                    explanation: intent.explain.clone(),
+                    risk,
+                    confidence: f64::from(cos.clamp(0.0, 1.0)),
+                    intent: intent.id.clone(),
+                    missing: filled.missing as u32,
+                },
+            ));
+        }
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        Ok(ranked.into_iter().take(max).map(|(_, s)| s).collect())
+    }
+
+    /// Explains each simple command of `command` from the catalog (the intent whose template
+    /// shares the most words with it), falling back to `whatis`.
+    pub fn explain(&self, command: &str) -> Explanation {
+        let risk = risk::classify(command);
+        let mut parts = Vec::new();
+        for words in risk::simple_commands(command) {
+            let text = shell_words::join(&words);
+            let Some(name) = words
+                .iter()
+                .find(|w| (!w.contains('=') || w.starts_with('-')) && *w != "sudo")
+            else {
+                continue;
+            };
+            let name = name.rsplit('/').next().unwrap_or(name).to_string();
+            let mut best: Option<(usize, &str)> = None;
+            for intent in &self.catalog.intents {
+                let t_words: Vec<&str> = intent.template.split_whitespace().collect();
+                if t_words
+                    .iter()
+                    .find(|w| **w != "sudo")
+                    .is_none_or(|w| *w != name)
+                {
+                    continue;
+                }
+                let shared = words
+                    .iter()
+                    .skip(1)
+                    .filter(|w| w.starts_with('-') && t_words.contains(&w.as_str()))
+                    .count();
+                let penalty = t_words
+                    .iter()
+                    .filter(|w| w.starts_with('-') && !words.iter().any(|x| x == *w))
+                    .count();
+                let score = (shared * 4 + 2).saturating_sub(penalty);
+                if best.is_none_or(|(s, _)| score > s) {
+                    best = Some((score, intent.explain.as_str()));
+                }
+            }
+            let what = match best {
+                Some((_, e)) => e.to_string(),
+                None => whatis(&name)
+                    .unwrap_or_else(|| format!("{name}: no description in the catalog")),
+            };
+            parts.push((text, what));
+        }
+        Explanation { risk, parts }
+    }
+
+    fn installed(&self, binary: &str) -> bool {
+        let mut cache = self.installed.lock().unwrap_or_else(|p| p.into_inner());
+        *cache
+            .entry(binary.to_string())
+            .or_insert_with(|| on_path(binary))
+    }
+}
+
+/// Whether `binary` is an executable on `$PATH` (or a shell builtin we know).
+pub fn on_path(binary: &str) -> bool {
+    if matches!(
+        binary,
+        "cd" | "echo" | "export" | "alias" | "history" | "type" | "ulimit" | "umask"
+    ) {
+        return true;
+    }
+    let path = std::env::var_os("PATH")
+        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin".into());
+    std::env::split_paths(&path).any(|d| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(d.join(binary))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
+fn whatis(name: &str) -> Option<String> {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c))
+    {
+        return None;
+    }
+    let out = std::process::Command::new("whatis")
+        .arg("--")
+        .arg(name)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().next()?;
+    let (_, what) = line.split_once(" - ")?;
+    Some(format!("{name}: {}", what.trim()))
+}

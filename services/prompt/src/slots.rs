@@ -1,0 +1,889 @@
+//! Slot filling: finds the values a request names (quoted strings, paths, globs, numbers with
+//! units, ports, hosts, users, units, packages, processes) and puts them into an intent's
+//! template. Every value from the request is shell-quoted, so no request can add a second
+//! command, a substitution or a glob to the line; only the catalog's own defaults (trusted
+//! literals) go in unquoted.
+
+use std::path::Path;
+
+use crate::catalog::{Part, parse_template};
+
+/// The values found in one request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extracted {
+    pub quoted: Vec<String>,
+    pub paths: Vec<String>,
+    pub globs: Vec<String>,
+    pub urls: Vec<String>,
+    pub hosts: Vec<String>,
+    pub ports: Vec<String>,
+    pub counts: Vec<String>,
+    pub sizes: Vec<String>,
+    /// (number, unit) with unit one of `min`, `hour`, `day`.
+    pub durations: Vec<(String, &'static str)>,
+    pub modes: Vec<String>,
+    pub units: Vec<String>,
+    /// Words that follow a keyword: `(keyword class, word)`.
+    pub after: Vec<(&'static str, String)>,
+}
+
+const NUMBER_WORDS: &[(&str, &str)] = &[
+    ("one", "1"),
+    ("two", "2"),
+    ("three", "3"),
+    ("four", "4"),
+    ("five", "5"),
+    ("six", "6"),
+    ("seven", "7"),
+    ("eight", "8"),
+    ("nine", "9"),
+    ("ten", "10"),
+    ("twenty", "20"),
+    ("fifty", "50"),
+    ("hundred", "100"),
+    ("dozen", "12"),
+];
+
+/// Words never taken as a name after a keyword.
+const STOP: &[&str] = &[
+    "the",
+    "a",
+    "an",
+    "my",
+    "this",
+    "that",
+    "these",
+    "all",
+    "any",
+    "some",
+    "of",
+    "for",
+    "to",
+    "in",
+    "on",
+    "named",
+    "called",
+    "package",
+    "packages",
+    "service",
+    "services",
+    "unit",
+    "user",
+    "process",
+    "processes",
+    "program",
+    "file",
+    "files",
+    "directory",
+    "folder",
+    "branch",
+    "new",
+    "with",
+    "from",
+    "into",
+    "is",
+    "are",
+    "it",
+    "its",
+    "and",
+    "or",
+    "group",
+    "daemon",
+    "current",
+    "which",
+    "what",
+    "who",
+    "me",
+    "please",
+    "now",
+    "here",
+    "there",
+    "everything",
+    "every",
+    "text",
+    "word",
+    "string",
+    "pattern",
+    "lines",
+    "line",
+    "port",
+    "host",
+    "server",
+    "by",
+    "as",
+    "at",
+    "up",
+    "out",
+    "down",
+    "running",
+    "installed",
+    "whose",
+    "where",
+    "than",
+    "bigger",
+    "larger",
+    "smaller",
+    "older",
+    "newer",
+    "last",
+    "first",
+    "recent",
+    "latest",
+    "top",
+    "most",
+    "biggest",
+    "largest",
+    "free",
+    "used",
+    "open",
+    "tcp",
+    "udp",
+    "system",
+    "logs",
+    "log",
+];
+
+/// Keyword classes: the word after one of these is a candidate for the slot kinds listed in
+/// `slot_keywords`.
+const KEYWORDS: &[(&str, &[&str])] = &[
+    (
+        "package",
+        &[
+            "install",
+            "uninstall",
+            "remove",
+            "purge",
+            "package",
+            "reinstall",
+            "upgrade",
+        ],
+    ),
+    (
+        "unit",
+        &[
+            "restart", "start", "stop", "enable", "disable", "reload", "status", "service", "unit",
+            "mask", "unmask",
+        ],
+    ),
+    ("user", &["user", "account", "owner", "owned"]),
+    ("group", &["group"]),
+    (
+        "process",
+        &[
+            "kill", "process", "program", "named", "called", "pgrep", "pid",
+        ],
+    ),
+    (
+        "host",
+        &[
+            "ping", "host", "server", "to", "reach", "resolve", "lookup", "domain", "ssh",
+            "connect",
+        ],
+    ),
+    ("name", &["named", "called", "name"]),
+    ("branch", &["branch", "checkout", "switch", "merge"]),
+    (
+        "text",
+        &[
+            "for",
+            "containing",
+            "contains",
+            "word",
+            "string",
+            "text",
+            "pattern",
+            "matching",
+            "mentioning",
+            "mention",
+            "say",
+            "says",
+        ],
+    ),
+];
+
+/// Extracts values from a request. `cwd` is used to recognize names of existing files.
+pub fn extract(text: &str, cwd: Option<&Path>) -> Extracted {
+    let mut x = Extracted::default();
+    // Quoted strings first; the rest is scanned word by word.
+    let mut rest = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '"' || c == '\'' || c == '`' || c == '“' || c == '‘' {
+            let close = match c {
+                '“' => '”',
+                '‘' => '’',
+                c => c,
+            };
+            // An apostrophe inside a word (don't) is not a quote.
+            if c == '\'' && rest.chars().last().is_some_and(|p| p.is_alphanumeric()) {
+                rest.push(c);
+                continue;
+            }
+            let mut q = String::new();
+            let mut closed = false;
+            for d in chars.by_ref() {
+                if d == close {
+                    closed = true;
+                    break;
+                }
+                q.push(d);
+            }
+            if closed && !q.is_empty() {
+                x.quoted.push(q);
+                rest.push_str(" \u{1} ");
+            } else {
+                rest.push(' ');
+                rest.push_str(&q);
+            }
+        } else {
+            rest.push(c);
+        }
+    }
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let clean = |w: &str| -> String {
+        w.trim_end_matches(['.', ',', '?', '!', ';', ':', ')'])
+            .trim_start_matches('(')
+            .to_string()
+    };
+    for (i, raw) in words.iter().enumerate() {
+        let w = clean(raw);
+        let lower = w.to_lowercase();
+        let next = words.get(i + 1).map(|n| clean(n).to_lowercase());
+        let prev = if i > 0 {
+            Some(clean(words[i - 1]).to_lowercase())
+        } else {
+            None
+        };
+        if w.is_empty() || w == "\u{1}" {
+            continue;
+        }
+        if lower.starts_with("http://")
+            || lower.starts_with("https://")
+            || lower.starts_with("ftp://")
+        {
+            x.urls.push(w.clone());
+            if let Some(h) = w
+                .split("://")
+                .nth(1)
+                .and_then(|r| r.split(['/', ':']).next())
+            {
+                x.hosts.push(h.to_string());
+            }
+            continue;
+        }
+        if w.contains('*') || w.contains('?') && w.len() > 1 {
+            x.globs.push(w.clone());
+            continue;
+        }
+        if let Some(p) = w.strip_prefix(':')
+            && p.parse::<u16>().is_ok_and(|p| p > 0)
+        {
+            x.ports.push(p.to_string());
+            continue;
+        }
+        if let Some(u) = unit_name(&w) {
+            x.units.push(u);
+            continue;
+        }
+        if is_ipv4(&w) || is_domain(&w) {
+            x.hosts.push(w.clone());
+            continue;
+        }
+        if w.starts_with('/')
+            || w.starts_with("~/")
+            || w == "~"
+            || w.starts_with("./")
+            || w.starts_with("../")
+            || (w.contains('/') && !w.contains("//"))
+        {
+            x.paths.push(w.clone());
+            continue;
+        }
+        if let Some(n) = number(&lower) {
+            // A mode: three or four octal digits after chmod-like words.
+            if (n.len() == 3 || n.len() == 4)
+                && n.chars().all(|c| ('0'..='7').contains(&c))
+                && lower == n
+                && words.iter().any(|w| {
+                    let w = w.to_lowercase();
+                    w.starts_with("perm") || w.starts_with("chmod") || w.starts_with("mode")
+                })
+            {
+                x.modes.push(n.clone());
+                continue;
+            }
+            if prev.as_deref() == Some("port") || next.as_deref() == Some("port") {
+                x.ports.push(n);
+                continue;
+            }
+            if let Some(unit) = next.as_deref().and_then(size_unit) {
+                x.sizes.push(format!("{n}{unit}"));
+                continue;
+            }
+            if let Some(unit) = next.as_deref().and_then(duration_unit) {
+                x.durations.push((n, unit));
+                continue;
+            }
+            if prev.as_deref() == Some("pid") || prev.as_deref() == Some("process") {
+                x.after.push(("process", n.clone()));
+            }
+            x.counts.push(n);
+            continue;
+        }
+        if let Some(s) = inline_size(&lower) {
+            x.sizes.push(s);
+            continue;
+        }
+        if let Some(d) = inline_duration(&lower) {
+            x.durations.push(d);
+            continue;
+        }
+        if let Some(ext) = extension_word(&lower, next.as_deref()) {
+            x.globs.push(format!("*.{ext}"));
+        }
+        if looks_like_file(&w)
+            || cwd.is_some_and(|d| {
+                w.len() > 1 && !STOP.contains(&lower.as_str()) && d.join(&w).exists()
+            })
+        {
+            x.paths.push(w.clone());
+            continue;
+        }
+        for (class, keys) in KEYWORDS {
+            if prev.as_deref().is_some_and(|p| keys.contains(&p))
+                && !STOP.contains(&lower.as_str())
+                && is_name(&w)
+            {
+                x.after.push((class, w.clone()));
+            }
+        }
+        // `the nginx service`, `user alice's files`
+        if matches!(next.as_deref(), Some("service" | "unit" | "daemon"))
+            && !STOP.contains(&lower.as_str())
+            && is_name(&w)
+        {
+            x.units.push(w.clone());
+        }
+        if matches!(next.as_deref(), Some("package"))
+            && !STOP.contains(&lower.as_str())
+            && is_name(&w)
+        {
+            x.after.push(("package", w.clone()));
+        }
+        if matches!(next.as_deref(), Some("process" | "processes"))
+            && !STOP.contains(&lower.as_str())
+            && is_name(&w)
+        {
+            x.after.push(("process", w.clone()));
+        }
+        if matches!(next.as_deref(), Some("branch"))
+            && !STOP.contains(&lower.as_str())
+            && is_name(&w)
+        {
+            x.after.push(("branch", w.clone()));
+        }
+    }
+    x
+}
+
+fn is_name(w: &str) -> bool {
+    !w.is_empty()
+        && w.len() <= 64
+        && w.chars()
+            .all(|c| c.is_alphanumeric() || "-_.@+".contains(c))
+        && w.chars().next().is_some_and(|c| c.is_alphanumeric())
+}
+
+fn number(w: &str) -> Option<String> {
+    if !w.is_empty() && w.len() <= 12 && w.chars().all(|c| c.is_ascii_digit()) {
+        return Some(w.trim_start_matches('0').to_string())
+            .map(|s| if s.is_empty() { "0".into() } else { s });
+    }
+    NUMBER_WORDS
+        .iter()
+        .find(|(k, _)| *k == w)
+        .map(|(_, v)| v.to_string())
+}
+
+fn size_unit(w: &str) -> Option<&'static str> {
+    Some(match w {
+        "k" | "kb" | "kib" | "kilobytes" | "kilobyte" => "k",
+        "m" | "mb" | "mib" | "megabytes" | "megabyte" | "megs" | "meg" => "M",
+        "g" | "gb" | "gib" | "gigabytes" | "gigabyte" | "gigs" | "gig" => "G",
+        _ => return None,
+    })
+}
+
+fn inline_size(w: &str) -> Option<String> {
+    let split = w.find(|c: char| !c.is_ascii_digit())?;
+    let (n, u) = w.split_at(split);
+    if n.is_empty() {
+        return None;
+    }
+    size_unit(u).map(|u| format!("{n}{u}"))
+}
+
+fn duration_unit(w: &str) -> Option<&'static str> {
+    Some(match w {
+        "min" | "mins" | "minute" | "minutes" | "m" => "min",
+        "hour" | "hours" | "h" | "hr" | "hrs" => "hour",
+        "day" | "days" | "d" => "day",
+        "week" | "weeks" => "week",
+        _ => return None,
+    })
+}
+
+fn inline_duration(w: &str) -> Option<(String, &'static str)> {
+    let split = w.find(|c: char| !c.is_ascii_digit())?;
+    let (n, u) = w.split_at(split);
+    if n.is_empty() || matches!(u, "m") {
+        return None;
+    }
+    duration_unit(u).map(|u| (n.to_string(), u))
+}
+
+fn unit_name(w: &str) -> Option<String> {
+    const SUFFIXES: [&str; 6] = [
+        ".service", ".timer", ".socket", ".target", ".mount", ".path",
+    ];
+    SUFFIXES
+        .iter()
+        .any(|s| w.ends_with(s) && w.len() > s.len())
+        .then(|| w.to_string())
+}
+
+fn is_ipv4(w: &str) -> bool {
+    let parts: Vec<&str> = w.split('.').collect();
+    parts.len() == 4 && parts.iter().all(|p| p.parse::<u8>().is_ok())
+}
+
+const TLDS: &[&str] = &[
+    "com", "org", "net", "io", "dev", "de", "fr", "uk", "edu", "gov", "local", "lan", "internal",
+    "info", "eu",
+];
+
+fn is_domain(w: &str) -> bool {
+    let parts: Vec<&str> = w.split('.').collect();
+    parts.len() >= 2
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        && parts
+            .last()
+            .is_some_and(|t| TLDS.contains(&t.to_ascii_lowercase().as_str()))
+}
+
+const FILE_EXTS: &[&str] = &[
+    "txt", "log", "md", "rs", "py", "c", "h", "cpp", "js", "ts", "json", "toml", "yaml", "yml",
+    "conf", "cfg", "ini", "sh", "csv", "pdf", "png", "jpg", "jpeg", "gif", "mp3", "mp4", "tar",
+    "gz", "tgz", "zip", "xz", "bz2", "zst", "iso", "img", "deb", "html", "css", "xml", "sql", "db",
+    "bak", "tmp", "go", "java", "svg", "qasm", "bpmn", "doc", "docx", "odt", "service",
+];
+
+fn looks_like_file(w: &str) -> bool {
+    match w.rsplit_once('.') {
+        Some((stem, ext)) => {
+            !stem.is_empty() && FILE_EXTS.contains(&ext.to_ascii_lowercase().as_str()) && is_name(w)
+        }
+        None => false,
+    }
+}
+
+/// `python files` → `py`, `log files` → `log`, `.txt` → `txt`.
+fn extension_word(w: &str, next: Option<&str>) -> Option<&'static str> {
+    const WORDS: &[(&str, &str)] = &[
+        ("python", "py"),
+        ("rust", "rs"),
+        ("log", "log"),
+        ("text", "txt"),
+        ("markdown", "md"),
+        ("pdf", "pdf"),
+        ("png", "png"),
+        ("jpeg", "jpg"),
+        ("jpg", "jpg"),
+        ("json", "json"),
+        ("yaml", "yaml"),
+        ("csv", "csv"),
+        ("shell", "sh"),
+        ("c", "c"),
+        ("javascript", "js"),
+        ("html", "html"),
+        ("mp3", "mp3"),
+        ("mp4", "mp4"),
+        ("toml", "toml"),
+        ("tmp", "tmp"),
+        ("temporary", "tmp"),
+        ("backup", "bak"),
+        ("go", "go"),
+        ("java", "java"),
+        ("iso", "iso"),
+        ("zip", "zip"),
+        ("conf", "conf"),
+        ("config", "conf"),
+        ("txt", "txt"),
+        ("svg", "svg"),
+    ];
+    if let Some(ext) = w.strip_prefix('.') {
+        return FILE_EXTS.iter().find(|e| **e == ext).copied();
+    }
+    if !matches!(
+        next,
+        Some("files" | "file" | "scripts" | "documents" | "images" | "sources" | "logs")
+    ) {
+        return None;
+    }
+    WORDS.iter().find(|(k, _)| *k == w).map(|(_, v)| *v)
+}
+
+/// A rendered command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filled {
+    pub command: String,
+    /// Slots that took a value from the request.
+    pub filled: usize,
+    /// Slots without a value or a default: shown as `<kind>`; the command needs editing.
+    pub missing: usize,
+}
+
+/// Which request values a slot kind takes, in preference order.
+fn candidates(kind: &str, x: &Extracted) -> Vec<String> {
+    let after = |class: &str| -> Vec<String> {
+        x.after
+            .iter()
+            .filter(|(c, _)| *c == class)
+            .map(|(_, w)| w.clone())
+            .collect()
+    };
+    let mut v: Vec<String> = match kind {
+        "path" | "file" | "dir" | "src" | "dest" | "archive" => {
+            let mut v = x.paths.clone();
+            v.extend(
+                x.quoted
+                    .iter()
+                    .filter(|q| !q.contains(' ') || q.contains('/'))
+                    .cloned(),
+            );
+            v
+        }
+        "glob" => {
+            let mut v = x.globs.clone();
+            v.extend(x.quoted.iter().cloned());
+            v
+        }
+        "pattern" | "text" | "message" => {
+            let mut v = x.quoted.clone();
+            v.extend(after("text"));
+            v
+        }
+        "name" => {
+            let mut v = x.quoted.clone();
+            v.extend(after("name"));
+            v.extend(x.paths.iter().cloned());
+            v
+        }
+        "count" | "number" | "lines" => x.counts.clone(),
+        "size" => x.sizes.clone(),
+        "minutes" => x
+            .durations
+            .iter()
+            .map(|(n, u)| to_unit(n, u, "min"))
+            .collect(),
+        "days" => x
+            .durations
+            .iter()
+            .map(|(n, u)| to_unit(n, u, "day"))
+            .collect(),
+        "since" => x
+            .durations
+            .iter()
+            .map(|(n, u)| {
+                format!(
+                    "{n} {} ago",
+                    if *u == "min" {
+                        "minutes"
+                    } else {
+                        if *u == "hour" {
+                            "hours"
+                        } else if *u == "week" {
+                            "weeks"
+                        } else {
+                            "days"
+                        }
+                    }
+                )
+            })
+            .collect(),
+        "port" => {
+            let mut v = x.ports.clone();
+            v.extend(
+                x.counts
+                    .iter()
+                    .filter(|n| {
+                        n.parse::<u32>()
+                            .is_ok_and(|p| (1..=65535).contains(&p) && p > 20)
+                    })
+                    .cloned(),
+            );
+            v
+        }
+        "host" => {
+            let mut v = x.hosts.clone();
+            v.extend(after("host"));
+            v
+        }
+        "url" => x.urls.clone(),
+        "user" | "owner" => {
+            let mut v = after("user");
+            v.extend(x.quoted.iter().cloned());
+            v
+        }
+        "group" => after("group"),
+        "unit" => {
+            let mut v = x.units.clone();
+            v.extend(after("unit"));
+            v
+        }
+        "package" => {
+            let mut v = after("package");
+            v.extend(x.quoted.iter().cloned());
+            v
+        }
+        "process" => {
+            let mut v = after("process");
+            v.extend(x.quoted.iter().cloned());
+            v
+        }
+        "pid" => x
+            .after
+            .iter()
+            .filter(|(c, w)| *c == "process" && w.chars().all(|c| c.is_ascii_digit()))
+            .map(|(_, w)| w.clone())
+            .collect(),
+        "mode" => x.modes.clone(),
+        "branch" => {
+            let mut v = after("branch");
+            v.extend(x.quoted.iter().cloned());
+            v
+        }
+        _ => x.quoted.clone(),
+    };
+    v.dedup();
+    v
+}
+
+fn to_unit(n: &str, from: &str, to: &str) -> String {
+    let n: u64 = n.parse().unwrap_or(0);
+    let minutes = match from {
+        "hour" => n * 60,
+        "day" => n * 1440,
+        "week" => n * 10080,
+        _ => n,
+    };
+    match to {
+        "day" => (minutes / 1440).max(1).to_string(),
+        _ => minutes.to_string(),
+    }
+}
+
+/// Renders `template` with the values in `x`. Slots of the same kind take successive values.
+pub fn fill(template: &str, x: &Extracted) -> Filled {
+    let parts = parse_template(template);
+    let mut taken: Vec<String> = Vec::new();
+    let mut by_name: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut command = String::new();
+    let (mut filled, mut missing) = (0, 0);
+    for p in parts {
+        match p {
+            Part::Literal(s) => command.push_str(&s),
+            Part::Slot {
+                name,
+                kind,
+                default,
+            } => {
+                // The same placeholder twice (`tar -czf {{path}}.tar.gz {{path}}`) takes the
+                // same value.
+                if let Some(v) = by_name.get(&name) {
+                    command.push_str(v);
+                    continue;
+                }
+                let cands = candidates(&kind, x);
+                let value = cands.iter().find(|c| !taken.contains(c)).cloned();
+                match value {
+                    Some(v) => {
+                        let v = if v.len() > 1 {
+                            v.trim_end_matches('/').to_string()
+                        } else {
+                            v
+                        };
+                        let q = quote_value(&kind, &v);
+                        command.push_str(&q);
+                        by_name.insert(name.clone(), q);
+                        taken.push(v);
+                        filled += 1;
+                    }
+                    None => match default {
+                        Some(d) => {
+                            command.push_str(&d);
+                            by_name.insert(name.clone(), d);
+                        }
+                        None => {
+                            command.push_str(&format!("<{name}>"));
+                            by_name.insert(name.clone(), format!("<{name}>"));
+                            missing += 1;
+                        }
+                    },
+                }
+            }
+        }
+    }
+    Filled {
+        command,
+        filled,
+        missing,
+    }
+}
+
+/// Shell-quotes a value. `~/x` keeps its tilde (the only expansion allowed) with the rest
+/// quoted.
+pub fn quote_value(kind: &str, v: &str) -> String {
+    if matches!(kind, "path" | "file" | "dir" | "src" | "dest" | "archive") {
+        if v == "~" {
+            return "~".into();
+        }
+        if let Some(rest) = v.strip_prefix("~/")
+            && !rest.is_empty()
+        {
+            return format!("~/{}", shell_words::quote(rest));
+        }
+        // A file named `-rf` must not become an option.
+        if v.starts_with('-') {
+            return shell_words::quote(&format!("./{v}")).into_owned();
+        }
+    }
+    shell_words::quote(v).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_values() {
+        let x = extract("which process listens on port 8080", None);
+        assert_eq!(x.ports, vec!["8080"]);
+        let x = extract("show the five biggest files in /var/log", None);
+        assert_eq!(x.counts, vec!["5"]);
+        assert_eq!(x.paths, vec!["/var/log"]);
+        let x = extract(
+            "find files bigger than 100 MB modified in the last 3 days",
+            None,
+        );
+        assert_eq!(x.sizes, vec!["100M"]);
+        assert_eq!(x.durations, vec![("3".to_string(), "day")]);
+        let x = extract("search for \"connection refused\" in all log files", None);
+        assert_eq!(x.quoted, vec!["connection refused"]);
+        assert_eq!(x.globs, vec!["*.log"]);
+        let x = extract("restart the nginx service", None);
+        assert_eq!(x.units, vec!["nginx"]);
+        let x = extract("install htop", None);
+        assert!(x.after.contains(&("package", "htop".to_string())));
+        let x = extract("ping example.com", None);
+        assert_eq!(x.hosts, vec!["example.com"]);
+        let x = extract("make script.sh executable with permissions 755", None);
+        assert_eq!(x.paths, vec!["script.sh"]);
+        assert_eq!(x.modes, vec!["755"]);
+    }
+
+    #[test]
+    fn fills_and_quotes() {
+        let x = extract("show the five biggest files in '/tmp/my dir'", None);
+        let f = fill("du -ah {{path=.}} | sort -rh | head -n {{count=10}}", &x);
+        assert_eq!(f.command, "du -ah '/tmp/my dir' | sort -rh | head -n 5");
+        assert_eq!((f.filled, f.missing), (2, 0));
+        let f = fill(
+            "cp {{path}} {{path2}}",
+            &extract("copy a.txt to /tmp/b", None),
+        );
+        assert_eq!(f.command, "cp a.txt /tmp/b");
+        let f = fill("kill {{pid}}", &Extracted::default());
+        assert_eq!((f.command.as_str(), f.missing), ("kill <pid>", 1));
+        assert_eq!(quote_value("path", "~/my file"), "~/'my file'");
+        let f = fill(
+            "tar -czvf {{path}}.tar.gz {{path}}",
+            &extract("compress the folder docs/ into a tarball", None),
+        );
+        assert_eq!(f.command, "tar -czvf docs.tar.gz docs");
+    }
+
+    /// Whatever a request contains, a filled value stays one word of one simple command.
+    #[test]
+    fn injection_never_changes_the_structure() {
+        let hostile = [
+            "; rm -rf ~",
+            "$(reboot)",
+            "`reboot`",
+            "a\nrm -rf /",
+            "x' ; rm -rf / ; '",
+            "\"; halt; \"",
+            "*",
+            "~/*",
+            "a && b",
+            "a || b",
+            "a | sh",
+            "$HOME",
+            "${IFS}",
+            "a > /etc/passwd",
+            "<(id)",
+            "\\",
+            "!!",
+            "-rf",
+            "'",
+            "\"",
+            "\t",
+            "a\rb",
+            "~root",
+        ];
+        for h in hostile {
+            for template in [
+                "grep -rn {{pattern}} {{path=.}}",
+                "find {{path=.}} -name {{glob}}",
+                "cat {{path}}",
+            ] {
+                let x = Extracted {
+                    quoted: vec![h.to_string()],
+                    paths: vec![h.to_string()],
+                    globs: vec![h.to_string()],
+                    ..Default::default()
+                };
+                let f = fill(template, &x);
+                let words = shell_words::split(&f.command).expect("a filled command always splits");
+                let expected = parse_template(template)
+                    .iter()
+                    .map(|p| match p {
+                        Part::Literal(s) => s.split_whitespace().count(),
+                        Part::Slot { .. } => 1,
+                    })
+                    .sum::<usize>();
+                assert_eq!(
+                    words.len(),
+                    expected,
+                    "{template} with {h:?} gave {}",
+                    f.command
+                );
+                let h = if h.len() > 1 {
+                    h.trim_end_matches('/')
+                } else {
+                    h
+                };
+                let arrived = words.iter().any(|w| w == h || *w == format!("./{h}"));
+                assert!(arrived, "{h:?} must arrive verbatim: {}", f.command);
+                assert_eq!(
+                    crate::risk::simple_commands(&f.command).len(),
+                    1,
+                    "{}",
+                    f.command
+                );
+            }
+        }
+    }
+}
