@@ -54,6 +54,17 @@ struct Machine {
     /// Guest CPUs.
     #[arg(long, default_value_t = 2)]
     cpus: u32,
+    /// A systemd credential for the guest, NAME=VALUE (repeatable), e.g.
+    /// `qos.bench-module=1` asks the test image to also run the module benchmark.
+    #[arg(long = "credential", value_parser = parse_credential)]
+    credentials: Vec<(String, String)>,
+}
+
+fn parse_credential(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("{text:?}: give NAME=VALUE")),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -146,6 +157,7 @@ fn vm(ws: &Workspace, arch: Arch, profile: Profile, m: &Machine) -> Vm {
         cpus: m.cpus,
         blank_disk: None,
         state_dir: ws.out_dir().join("vm"),
+        credentials: m.credentials.clone(),
     }
 }
 

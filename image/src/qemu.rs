@@ -43,6 +43,9 @@ pub struct Vm {
     pub blank_disk: Option<(PathBuf, String)>,
     /// Where the firmware variables copy lives.
     pub state_dir: PathBuf,
+    /// systemd credentials for the guest (`NAME`, `VALUE`), passed as SMBIOS type 11 strings:
+    /// how a test run asks the image for optional work without rebuilding it.
+    pub credentials: Vec<(String, String)>,
 }
 
 struct Firmware {
@@ -130,6 +133,16 @@ impl Vm {
             .args(["-device", "virtio-rng-pci"])
             .args(["-nic", "user,model=virtio-net-pci"])
             .arg("-no-reboot");
+        for (name, value) in &self.credentials {
+            // The qemu option parser splits on commas: a value may not hold one.
+            if value.contains(',') || name.contains(',') {
+                bail!("credential {name}: commas cannot pass through qemu's -smbios");
+            }
+            cmd.args([
+                "-smbios",
+                &format!("type=11,value=io.systemd.credential:{name}={value}"),
+            ]);
+        }
         let iso = self.iso.display().to_string();
         match (self.media, self.arch) {
             (Media::Cdrom, Arch::X86_64) => {

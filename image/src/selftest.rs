@@ -98,6 +98,9 @@ pub fn evaluate(json: &str) -> Result<Verdict> {
 
     checks.push(ctl_check(&result["qos_ctl"]));
 
+    checks.extend(prompt_checks(&result["prompt"]));
+    checks.extend(classify_check(&result["classify"]));
+
     let failed: Vec<&str> = result["failed"]
         .as_array()
         .into_iter()
@@ -113,6 +116,7 @@ pub fn evaluate(json: &str) -> Result<Verdict> {
             failed.join(", ")
         },
     });
+    checks.extend(module_checks(&result["module"], &result["module_bench"]));
 
     let security = all
         .iter()
@@ -178,6 +182,103 @@ fn ctl_check(ctl: &Value) -> Check {
     }
 }
 
+/// The prompt dimension in the guest: a request in words answered with an `ls` command from
+/// the image's own model and catalog, and qsh as the live user's registered login shell.
+/// No checks when the image has no qsh (the guest then reports no `prompt` object).
+fn prompt_checks(prompt: &Value) -> Vec<Check> {
+    if !prompt.is_object() || prompt["login_shell"].as_str().unwrap_or("").is_empty() {
+        return Vec::new();
+    }
+    let first = prompt["translate"]
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(|s| s["command"].as_str());
+    let shell = prompt["login_shell"].as_str().unwrap_or("");
+    let listed = prompt["shell_listed"].as_bool().unwrap_or(false);
+    vec![
+        Check {
+            name: "prompt: translates a request".into(),
+            ok: first.is_some_and(|c| c.starts_with("ls")),
+            detail: match first {
+                Some(c) => format!("\"list the files in this folder\" → {c}"),
+                None => format!(
+                    "no suggestion: {} {}",
+                    prompt["translate"],
+                    prompt["raw"].as_str().unwrap_or("").trim()
+                ),
+            },
+        },
+        Check {
+            name: "qsh is the live user's login shell".into(),
+            ok: shell == "/usr/bin/qsh" && listed,
+            detail: format!(
+                "{shell}{}",
+                if listed { "" } else { " (not in /etc/shells)" }
+            ),
+        },
+    ]
+}
+
+/// The steppps kernel module in the guest (qos-module-check): loaded, and the event
+/// dimension counted the events of 10,000 short processes as the module did. The cost
+/// figures (qos-bench-module) are reported, not judged: they are a benchmark. No checks when
+/// the guest reports no `module` object (an image without the module).
+fn module_checks(module: &Value, bench: &Value) -> Vec<Check> {
+    if module.is_null() {
+        return Vec::new();
+    }
+    let name = "steppps module: events counted alike".to_string();
+    if module["loaded"] != Value::Bool(true) {
+        return vec![Check {
+            name,
+            ok: false,
+            detail: format!("not loaded: {}", value_text(&module["why"])),
+        }];
+    }
+    let mut detail = format!(
+        "{} processes: module {} events, event dimension {}, drops {}; \
+         module - dimension {} before, {} after (tolerance {}); source {}",
+        value_text(&module["processes"]),
+        value_text(&module["module_events"]),
+        value_text(&module["dimension_events"]),
+        value_text(&module["drops"]),
+        value_text(&module["difference_before"]),
+        value_text(&module["difference_after"]),
+        value_text(&module["tolerance"]),
+        value_text(&module["source"]),
+    );
+    if bench.is_object() {
+        detail.push_str(&format!(
+            "; fork+exec/s without {}, loaded {} ({}), reading {} ({})",
+            value_text(&bench["rate_per_s"]["without"]),
+            value_text(&bench["rate_per_s"]["loaded"]),
+            value_text(&bench["ratio"]["loaded"]),
+            value_text(&bench["rate_per_s"]["reading"]),
+            value_text(&bench["ratio"]["reading"]),
+        ));
+    }
+    vec![Check {
+        name,
+        ok: module["match"] == Value::Bool(true),
+        detail,
+    }]
+}
+
+/// A process classified `quantum` with qos-ctl under the guest's systemd lands in a scope of
+/// `quantumos-quantum.slice`. No check for a guest that does not report it.
+fn classify_check(classify: &Value) -> Option<Check> {
+    let exit = classify["exit"].as_i64()?;
+    let cgroup = classify["cgroup"].as_str().unwrap_or("");
+    Some(Check {
+        name: "time: a classified process moves into its class's slice".into(),
+        ok: exit == 0 && cgroup.contains("/quantumos.slice/quantumos-quantum.slice/"),
+        detail: format!(
+            "qos-ctl time classify exit {exit} ({}); cgroup {cgroup}",
+            classify["output"].as_str().unwrap_or("").trim()
+        ),
+    })
+}
+
 fn value_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -197,6 +298,36 @@ mod tests {
           {"name":"space","state":"ready","expected":true},
           {"name":"time","state":"absent","expected":false}]}},
       "failed":[],"times":{"multi_user_us":41000000}}"#;
+
+    #[test]
+    fn the_module_counts_are_checked_when_the_guest_reports_them() -> Result<()> {
+        let with = |module: &str| {
+            GOOD.replace(
+                r#""failed":[]"#,
+                &format!(r#""failed":[],"module":{module}"#),
+            )
+        };
+        let good = with(
+            r#"{"loaded":true,"processes":10000,"module_events":30021,"dimension_events":30021,"drops":0,"difference_before":5,"difference_after":5,"tolerance":16,"source":"on","match":true}"#,
+        );
+        let verdict = evaluate(&good)?;
+        assert!(verdict.passed(), "{:?}", verdict.checks);
+        let check = verdict.checks.last().expect("a module check");
+        assert!(
+            check.detail.contains("module 30021 events"),
+            "{}",
+            check.detail
+        );
+
+        for bad in [
+            r#"{"loaded":false,"why":"module not loaded"}"#,
+            r#"{"loaded":true,"processes":10000,"module_events":30021,"dimension_events":20000,"match":false}"#,
+        ] {
+            let verdict = evaluate(&with(bad))?;
+            assert!(!verdict.passed(), "{bad}");
+        }
+        Ok(())
+    }
 
     #[test]
     fn a_healthy_guest_passes() -> Result<()> {
@@ -233,6 +364,49 @@ mod tests {
             ]
         );
         assert_eq!(verdict.bad_units(), ["steppps-space.service"]);
+        Ok(())
+    }
+
+    #[test]
+    fn the_prompt_dimension_is_checked_when_the_image_has_qsh() -> Result<()> {
+        let with = |prompt: &str| {
+            GOOD.replace(
+                r#""failed":[]"#,
+                &format!(r#""failed":[],"prompt":{prompt}"#),
+            )
+        };
+        let good = with(
+            r#"{"translate":[{"command":"ls -la ."}],"login_shell":"/usr/bin/qsh","shell_listed":true}"#,
+        );
+        let verdict = evaluate(&good)?;
+        assert!(verdict.passed(), "{:?}", verdict.checks);
+        assert_eq!(verdict.checks.len(), 6);
+
+        let bad = with(r#"{"translate":null,"login_shell":"/bin/bash","shell_listed":true}"#);
+        let failing: Vec<String> = evaluate(&bad)?
+            .checks
+            .into_iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(
+            failing,
+            [
+                "prompt: translates a request",
+                "qsh is the live user's login shell"
+            ]
+        );
+
+        let classified = with(
+            r#"{"translate":[{"command":"ls -la ."}],"login_shell":"/usr/bin/qsh","shell_listed":true},
+               "classify":{"exit":0,"output":"","cgroup":"/quantumos.slice/quantumos-quantum.slice/quantumos-quantum-42.scope"}"#,
+        );
+        assert!(evaluate(&classified)?.passed());
+        let unclassified = classified.replace("quantumos-quantum.slice/", "user.slice/");
+        assert!(!evaluate(&unclassified)?.passed());
+
+        // An image without qsh reports no prompt object, and gets no prompt checks.
+        assert_eq!(evaluate(GOOD)?.checks.len(), 4);
         Ok(())
     }
 

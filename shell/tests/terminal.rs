@@ -16,6 +16,10 @@ struct Tmux {
 impl Tmux {
     fn start(dir: &Path, args: &str) -> Option<Tmux> {
         if Command::new("tmux").arg("-V").output().is_err() {
+            assert!(
+                std::env::var("QOS_REQUIRE_TMUX").as_deref() != Ok("1"),
+                "QOS_REQUIRE_TMUX=1 but tmux is not installed"
+            );
             eprintln!("skipped: tmux is not installed");
             return None;
         }
@@ -106,17 +110,7 @@ impl Drop for Tmux {
 }
 
 fn model_available() -> bool {
-    let ok = steppps_prompt::model::default_model_dir()
-        .join("model.safetensors")
-        .is_file()
-        && steppps_prompt::catalog::default_catalog_dir()
-            .join("catalog.json")
-            .is_file();
-    assert!(
-        ok || std::env::var("QOS_REQUIRE_MODEL").as_deref() != Ok("1"),
-        "QOS_REQUIRE_MODEL=1 but no model"
-    );
-    ok
+    steppps_prompt::model::dirs_for_tests().is_some()
 }
 
 #[test]
@@ -147,7 +141,6 @@ fn ctrl_c_interrupts_the_command_not_the_shell() {
 #[test]
 fn a_request_in_words_is_proposed_confirmed_and_run() {
     if !model_available() {
-        eprintln!("skipped: no model (run ci/fetch-model)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -62,6 +62,9 @@ pub enum Command {
     /// Natural language to shell commands, and what a command does (the prompt dimension)
     #[command(subcommand)]
     Prompt(crate::commands::prompt::PromptCommand),
+    /// BPMN workflows: deploy, start, list, show, cancel, user tasks, incidents (the script dimension)
+    #[command(subcommand)]
+    Workflow(crate::commands::workflow::WorkflowCommand),
     /// Restart a dimension's unit through systemd (needs root or polkit authorization)
     Restart {
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(steppps::api::dimension_names()))]

@@ -67,6 +67,7 @@ async fn run(cli: &Cli) -> Result<u8, Failure> {
         Command::Pixel(command) => commands::pixel::run(&client, command, cli.json).await,
         Command::Event(command) => commands::event::run(&client, command, cli.json).await,
         Command::Prompt(command) => commands::prompt::run(&client, command, cli.json).await,
+        Command::Workflow(command) => commands::workflow::run(&client, command, cli.json).await,
         Command::Quantum(command) => commands::quantum::run(&client, command, cli.json).await,
         Command::Generate { .. } => Ok(0),
     }

@@ -123,12 +123,36 @@ async fn run(connection: &Connection, request: &ActionRequest) -> Outcome {
                     .map(|()| format!("steppps-mgr is restarting {}", request.target))
                     .map_err(|e| describe(&e))
             }
+            ActionKind::RunWorkflow => run_workflow(connection, request).await,
         }
     };
     match tokio::time::timeout(CALL_TIMEOUT, call).await {
         Ok(outcome) => outcome,
         Err(_) => Err(format!("no answer within {CALL_TIMEOUT:?}")),
     }
+}
+
+/// Starts the workflow `<process> [NAME=VALUE…]` in steppps-scriptd.
+async fn run_workflow(connection: &Connection, request: &ActionRequest) -> Outcome {
+    let mut words = request.target.split_whitespace();
+    let process = words.next().ok_or("no workflow named")?;
+    let mut vars = serde_json::Map::new();
+    vars.insert("rule".into(), request.rule.clone().into());
+    vars.insert("message".into(), request.message.clone().into());
+    for pair in words {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("`{pair}` is not NAME=VALUE"))?;
+        vars.insert(name.into(), value.into());
+    }
+    let script = steppps::api::script::Script1Proxy::new(connection)
+        .await
+        .map_err(|e| e.to_string())?;
+    script
+        .start_instance(process, &serde_json::Value::Object(vars).to_string())
+        .await
+        .map(|id| format!("started instance {id} of workflow {process}"))
+        .map_err(|e| describe(&e))
 }
 
 async fn systemd_call(connection: &Connection, action: ActionKind, unit: &str) -> Outcome {

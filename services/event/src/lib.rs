@@ -57,6 +57,8 @@ pub struct SourcesConfig {
     pub udev: bool,
     /// STEPPPS daemons appearing on and leaving the bus.
     pub bus: bool,
+    /// Process fork, exec and exit from the steppps kernel module (/dev/steppps).
+    pub process: bool,
 }
 
 impl Default for SourcesConfig {
@@ -66,6 +68,7 @@ impl Default for SourcesConfig {
             units: true,
             udev: true,
             bus: true,
+            process: true,
         }
     }
 }
@@ -319,6 +322,11 @@ impl EventLog {
     /// Counts an event that was not stored, and why.
     pub fn count_shed(&self, reason: &str) {
         *lock(&self.shed).entry(reason.to_string()).or_default() += 1;
+    }
+
+    /// Counts `n` events that were not stored, and why (a kernel buffer's overflow).
+    pub fn count_shed_many(&self, reason: &str, n: u64) {
+        *lock(&self.shed).entry(reason.to_string()).or_default() += n;
     }
 
     /// Queues an event from a source without waiting: when the queue is full the event is

@@ -142,6 +142,7 @@ fn main() -> ExitCode {
             (sources::units::SOURCE, sources_config.units),
             (sources::udev::SOURCE, sources_config.udev),
             (sources::dimensions::SOURCE, sources_config.bus),
+            (sources::process::SOURCE, sources_config.process),
         ] {
             if !on {
                 log.set_source_state(name, "off");
@@ -159,6 +160,13 @@ fn main() -> ExitCode {
         }
         if sources_config.bus {
             tokio::spawn(sources::dimensions::follow(log.clone(), connection.clone()));
+        }
+        if sources_config.process {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let device = std::path::Path::new(steppps::process_events::DEVICE);
+                sources::process::follow(log, device).await;
+            });
         }
 
         daemon.run_until_stopped().await?;

@@ -38,6 +38,9 @@ pub enum ActionKind {
     StopUnit,
     /// `Manager1.Restart(dimension)`: steppps-mgr restarts the dimension's unit.
     RestartDimension,
+    /// `Script1.StartInstance`: the target is `<process> [NAME=VALUE…]`, the pairs becoming
+    /// the instance's variables (with `rule` and `message`).
+    RunWorkflow,
 }
 
 impl ActionKind {
@@ -47,6 +50,7 @@ impl ActionKind {
             ActionKind::RestartUnit => "restart-unit",
             ActionKind::StopUnit => "stop-unit",
             ActionKind::RestartDimension => "restart-dimension",
+            ActionKind::RunWorkflow => "run-workflow",
         }
     }
 }
@@ -370,7 +374,7 @@ pub fn parse_rules(path: &Path, text: &str) -> Result<Vec<Rule>, RulesError> {
             (ActionKind::Alert, _) => {}
             (kind, None | Some("")) => {
                 return Err(err(format!(
-                    "action `{}` needs a `target` (a unit or dimension, `{{field}}` allowed)",
+                    "action `{}` needs a `target` (a unit, dimension or workflow, `{{field}}` allowed)",
                     kind.as_str()
                 )));
             }

@@ -18,7 +18,7 @@ use zbus::names::BusName;
 use zbus::object_server::SignalEmitter;
 use zbus::{Connection, interface};
 
-use crate::{Pixel, check_percent, sysfs};
+use crate::{IdleStep, Pixel, check_percent, sysfs};
 
 /// polkit actions, shipped in `org.quantumos.pixel.policy`.
 pub const SET_BRIGHTNESS_ACTION: &str = "org.quantumos.pixel.set-brightness";
@@ -228,8 +228,10 @@ async fn announce(pixel: &Pixel, emitter: &SignalEmitter<'_>) {
 /// What the policy did to the brightness, so it can undo it.
 #[derive(Debug, Default)]
 struct PolicyState {
-    /// The brightness before idle dimming, while dimmed.
-    dimmed_from: Option<u32>,
+    /// The brightness before the idle policy dimmed or blanked the backlight.
+    saved: Option<u32>,
+    /// Whether the policy turned the backlight off.
+    blanked: bool,
 }
 
 /// The idle time logind reports (all sessions idle), or `None` when not idle or unknown.
@@ -254,32 +256,28 @@ async fn apply_policy(pixel: &Pixel, connection: &Connection, state: &mut Policy
     let Ok(backlight) = pixel.backlight("") else {
         return;
     };
-    if policy.idle_dim_seconds > 0 {
+    if policy.idle_dim_seconds > 0 || policy.blank_seconds > 0 || state.saved.is_some() {
         let idle = idle_for(connection).await;
-        let dim_after = Duration::from_secs(u64::from(policy.idle_dim_seconds));
-        match (idle, state.dimmed_from) {
-            (Some(idle), None) if idle >= dim_after && backlight.percent > policy.dim_percent => {
-                info!(
-                    from = backlight.percent,
-                    to = policy.dim_percent,
-                    "idle: dimming"
-                );
-                if apply_brightness(connection, pixel, &backlight, policy.dim_percent, None)
-                    .await
-                    .is_ok()
-                {
-                    state.dimmed_from = Some(backlight.percent);
-                }
-                return;
+        let step = crate::idle_step(&policy, idle, backlight.percent, state.saved, state.blanked);
+        let (to, saved, blanked) = match step {
+            IdleStep::Nothing => (None, state.saved, state.blanked),
+            IdleStep::Dim(to) => (Some(to), Some(backlight.percent), false),
+            IdleStep::Blank => (Some(0), state.saved.or(Some(backlight.percent)), true),
+            IdleStep::Restore(to) => (Some(to), None, false),
+        };
+        if let Some(to) = to {
+            info!(from = backlight.percent, to, ?step, "idle policy");
+            if apply_brightness(connection, pixel, &backlight, to, None)
+                .await
+                .is_ok()
+            {
+                (state.saved, state.blanked) = (saved, blanked);
             }
-            (None, Some(before)) => {
-                info!(to = before, "active again: restoring brightness");
-                let _ = apply_brightness(connection, pixel, &backlight, before, None).await;
-                state.dimmed_from = None;
-                return;
-            }
-            (_, Some(_)) => return,
-            _ => {}
+            return;
+        }
+        // Dimmed or off: the adaptive curve waits for activity.
+        if state.saved.is_some() {
+            return;
         }
     }
     if policy.adaptive {

@@ -67,6 +67,47 @@ pub fn adaptive_percent(lux: f64, min: u32, max: u32) -> u32 {
     (min + (max - min) * f).round() as u32
 }
 
+/// What the idle policy does next to the backlight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleStep {
+    /// Leave it (active, not idle long enough, or already done).
+    Nothing,
+    /// Dim to this percentage (`idle_dim_seconds`).
+    Dim(u32),
+    /// Turn it off (`blank_seconds`).
+    Blank,
+    /// Activity again: back to the brightness before dimming or blanking.
+    Restore(u32),
+}
+
+/// The idle policy as a pure decision. `idle`: how long every session has been idle (`None`:
+/// someone is active, or logind does not say); `percent`: the backlight now; `saved`: the
+/// brightness before the policy dimmed or blanked it (`None`: the policy has not acted);
+/// `blanked`: whether it is off now. The caller applies the step and updates `saved`.
+pub fn idle_step(
+    policy: &Policy,
+    idle: Option<std::time::Duration>,
+    percent: u32,
+    saved: Option<u32>,
+    blanked: bool,
+) -> IdleStep {
+    let after = |s: u32| std::time::Duration::from_secs(u64::from(s));
+    let Some(idle) = idle else {
+        return saved.map_or(IdleStep::Nothing, IdleStep::Restore);
+    };
+    if policy.blank_seconds > 0 && idle >= after(policy.blank_seconds) && !blanked {
+        return IdleStep::Blank;
+    }
+    if policy.idle_dim_seconds > 0
+        && idle >= after(policy.idle_dim_seconds)
+        && saved.is_none()
+        && percent > policy.dim_percent
+    {
+        return IdleStep::Dim(policy.dim_percent);
+    }
+    IdleStep::Nothing
+}
+
 /// Checks a policy: percentages 0–100, min ≤ max.
 pub fn check_policy(p: &Policy) -> Result<(), Error> {
     for (name, v) in [
@@ -398,6 +439,65 @@ impl Vitals for Pixel {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn idle_dims_then_blanks_and_activity_restores() {
+        use std::time::Duration;
+        let policy = Policy {
+            idle_dim_seconds: 120,
+            dim_percent: 20,
+            blank_seconds: 600,
+            ..Policy::default()
+        };
+        let s = |n: u64| Some(Duration::from_secs(n));
+        // Active, or idle not long enough: nothing.
+        assert_eq!(idle_step(&policy, None, 80, None, false), IdleStep::Nothing);
+        assert_eq!(
+            idle_step(&policy, s(60), 80, None, false),
+            IdleStep::Nothing
+        );
+        // Two minutes: dim, once.
+        assert_eq!(
+            idle_step(&policy, s(120), 80, None, false),
+            IdleStep::Dim(20)
+        );
+        assert_eq!(
+            idle_step(&policy, s(300), 20, Some(80), false),
+            IdleStep::Nothing
+        );
+        // Already darker than the dim level: left alone.
+        assert_eq!(
+            idle_step(&policy, s(300), 10, None, false),
+            IdleStep::Nothing
+        );
+        // Ten minutes: off, once; still remembering the brightness from before dimming.
+        assert_eq!(
+            idle_step(&policy, s(600), 20, Some(80), false),
+            IdleStep::Blank
+        );
+        assert_eq!(
+            idle_step(&policy, s(900), 0, Some(80), true),
+            IdleStep::Nothing
+        );
+        // Someone touches the keyboard: back to 80 %.
+        assert_eq!(
+            idle_step(&policy, None, 0, Some(80), true),
+            IdleStep::Restore(80)
+        );
+        // Blanking alone (no dimming) works too.
+        let blank_only = Policy {
+            idle_dim_seconds: 0,
+            ..policy
+        };
+        assert_eq!(
+            idle_step(&blank_only, s(300), 80, None, false),
+            IdleStep::Nothing
+        );
+        assert_eq!(
+            idle_step(&blank_only, s(600), 80, None, false),
+            IdleStep::Blank
+        );
+    }
 
     #[test]
     fn adaptive_curve_is_monotonic_within_the_range() {

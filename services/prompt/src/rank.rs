@@ -4,7 +4,7 @@
 //! intent whose slots the request filled, and whose binaries are installed, moves up; one that
 //! still needs values moves down. Below a confidence floor the answer is "no suggestion".
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -48,6 +48,8 @@ pub struct Engine {
     embedder: Embedder,
     catalog: Catalog,
     matrix: Tensor,
+    /// Words of the phrasings and commands, less program names (see `Extracted::refine`).
+    catalog_words: HashSet<String>,
     installed: Mutex<HashMap<String, bool>>,
 }
 
@@ -70,10 +72,12 @@ impl Engine {
     pub fn new(embedder: Embedder, catalog: Catalog) -> anyhow::Result<Self> {
         let rows = catalog.phrasings.len();
         let matrix = Tensor::from_slice(&catalog.matrix, (rows, DIM), &Device::Cpu)?;
+        let catalog_words = catalog_words(&catalog);
         Ok(Self {
             embedder,
             catalog,
             matrix,
+            catalog_words,
             installed: Mutex::new(HashMap::new()),
         })
     }
@@ -99,7 +103,11 @@ impl Engine {
         max: usize,
         cwd: Option<&Path>,
     ) -> anyhow::Result<Vec<Suggestion>> {
-        let query = self.embedder.embed(text)?;
+        let mut extracted = slots::extract(text, cwd);
+        extracted.refine(text, &self.catalog_words);
+        let query = self
+            .embedder
+            .embed(&slots::delexicalize(text, &extracted))?;
         let scores = self.scores(&query)?;
         let mut best: HashMap<u32, f32> = HashMap::new();
         for (p, s) in self.catalog.phrasings.iter().zip(&scores) {
@@ -114,7 +122,6 @@ impl Engine {
         if nearest.first().is_none_or(|(_, s)| *s < MIN_CONFIDENCE) {
             return Ok(Vec::new());
         }
-        let extracted = slots::extract(text, cwd);
         let mut ranked: Vec<(f32, Suggestion)> = Vec::new();
         for (idx, cos) in nearest {
             if cos < MIN_CONFIDENCE {
@@ -208,6 +215,39 @@ impl Engine {
             .entry(binary.to_string())
             .or_insert_with(|| on_path(binary))
     }
+}
+
+/// The words the catalog's phrasings and command templates use, less the names of programs
+/// (`ssh`, `git` stay possible values): what a request says that is not in here names a thing.
+fn catalog_words(catalog: &Catalog) -> HashSet<String> {
+    let words = |text: &str| -> Vec<String> {
+        text.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let programs: HashSet<String> = catalog
+        .intents
+        .iter()
+        .flat_map(|i| i.needs.iter().map(|n| n.to_lowercase()))
+        .collect();
+    // Our own intents only: tldr's examples name particular things (`firefox`).
+    let curated = |i: &u32| catalog.intents[*i as usize].source == Source::Curated;
+    let templates = catalog
+        .intents
+        .iter()
+        .filter(|i| i.source == Source::Curated)
+        .map(|i| i.template.as_str());
+    let phrasings = catalog
+        .phrasings
+        .iter()
+        .filter(|p| curated(&p.intent))
+        .map(|p| p.text.as_str());
+    templates
+        .chain(phrasings)
+        .flat_map(words)
+        .filter(|w| !programs.contains(w))
+        .collect()
 }
 
 /// Whether `binary` is an executable on `$PATH` (or a shell builtin we know).

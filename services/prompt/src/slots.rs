@@ -25,6 +25,48 @@ pub struct Extracted {
     pub units: Vec<String>,
     /// Words that follow a keyword: `(keyword class, word)`.
     pub after: Vec<(&'static str, String)>,
+    /// Words the catalog's phrasings never use, last first (`bounce apache2` → `apache2`,
+    /// `bounce`): the likely names of things when no keyword points at one. Set by
+    /// `Extracted::refine`.
+    pub leftovers: Vec<String>,
+}
+
+impl Extracted {
+    /// Sharpens what `extract` found with the catalog's vocabulary: `catalog_words` are the
+    /// words its phrasings and commands use, except program names (`folder`, `install`, but not
+    /// `ssh`). A word outside that vocabulary that nothing else claimed is kept as a leftover.
+    /// An adverb after a keyword (`start automatically`) is not a name.
+    pub fn refine(&mut self, text: &str, catalog_words: &std::collections::HashSet<String>) {
+        let adverb = |w: &str| w.len() > 4 && w.to_lowercase().ends_with("ly");
+        self.after.retain(|(_, w)| !adverb(w));
+        let claimed = |w: &str| {
+            self.paths.iter().any(|p| p == w)
+                || self.hosts.iter().any(|h| h == w)
+                || self.units.iter().any(|u| u == w)
+                || self.quoted.iter().any(|q| q == w)
+        };
+        let mut leftovers = Vec::new();
+        for raw in text.split_whitespace() {
+            let w = raw
+                .trim_end_matches(['.', ',', '?', '!', ';', ':', ')'])
+                .trim_start_matches('(');
+            let lower = w.to_lowercase();
+            if is_name(w)
+                && w.len() > 1
+                && !w.chars().all(|c| c.is_ascii_digit())
+                && !w.contains('\'')
+                && !STOP.contains(&lower.as_str())
+                && !catalog_words.contains(&lower)
+                && !adverb(w)
+                && !claimed(w)
+                && !leftovers.contains(&w.to_string())
+            {
+                leftovers.push(w.to_string());
+            }
+        }
+        leftovers.reverse();
+        self.leftovers = leftovers;
+    }
 }
 
 const NUMBER_WORDS: &[(&str, &str)] = &[
@@ -141,6 +183,38 @@ const STOP: &[&str] = &[
     "system",
     "logs",
     "log",
+    "do",
+    "does",
+    "did",
+    "i",
+    "you",
+    "we",
+    "can",
+    "could",
+    "should",
+    "would",
+    "will",
+    "was",
+    "were",
+    "be",
+    "been",
+    "has",
+    "have",
+    "had",
+    "need",
+    "want",
+    "get",
+    "anymore",
+    "again",
+    "right",
+    "only",
+    "just",
+    "also",
+    "then",
+    "them",
+    "they",
+    "one",
+    "dir",
 ];
 
 /// Keyword classes: the word after one of these is a candidate for the slot kinds listed in
@@ -200,6 +274,56 @@ const KEYWORDS: &[(&str, &[&str])] = &[
         ],
     ),
 ];
+
+/// The request with the values it names replaced by what they are (`show the end of
+/// /var/log/syslog` → `show the end of a file`), so that the model compares what is asked,
+/// not the particular names: a path called `hostname` must not pull in `hostname`.
+pub fn delexicalize(text: &str, x: &Extracted) -> String {
+    let mut out = text.to_string();
+    let mut replace = |values: &[String], with: &str, quoted: bool| {
+        for v in values {
+            if v.is_empty() {
+                continue;
+            }
+            for q in ['"', '\'', '`'] {
+                if quoted {
+                    out = out.replace(&format!("{q}{v}{q}"), with);
+                }
+            }
+            out = out.replace(v.as_str(), with);
+        }
+    };
+    replace(&x.urls, "a url", false);
+    replace(&x.quoted, "some text", true);
+    replace(&x.hosts, "a host", false);
+    for unit in &x.units {
+        let kind = unit.rsplit_once('.').map_or("service", |(_, k)| k);
+        out = out.replace(unit.as_str(), &format!("a {kind}"));
+    }
+    let names = x.after.iter().filter(|(c, _)| *c == "name").map(|(_, n)| n);
+    for path in x.paths.iter().chain(names) {
+        out = out.replace(path.as_str(), &what_file(path));
+    }
+    out
+}
+
+/// `backup.tar.gz` → `a tar.gz file`, `notes.txt` → `a txt file`, `/etc` → `a file`: the
+/// kind of file says which command fits (`unzip` for a zip file).
+fn what_file(path: &str) -> String {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let lower = name.to_ascii_lowercase();
+    for double in ["tar.gz", "tar.xz", "tar.bz2", "tar.zst"] {
+        if lower.ends_with(&format!(".{double}")) {
+            return format!("a {double} file");
+        }
+    }
+    match lower.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() && FILE_EXTS.contains(&ext) => {
+            format!("a {ext} file")
+        }
+        _ => "a file".to_string(),
+    }
+}
 
 /// Extracts values from a request. `cwd` is used to recognize names of existing files.
 pub fn extract(text: &str, cwd: Option<&Path>) -> Extracted {
@@ -330,6 +454,14 @@ pub fn extract(text: &str, cwd: Option<&Path>) -> Extracted {
             x.counts.push(n);
             continue;
         }
+        // `the past week`, `in the last hour`: one of that unit.
+        if matches!(prev.as_deref(), Some("past" | "last" | "this"))
+            && let Some(unit) = duration_unit(&lower)
+            && lower.len() > 2
+        {
+            x.durations.push(("1".into(), unit));
+            continue;
+        }
         if let Some(s) = inline_size(&lower) {
             x.sizes.push(s);
             continue;
@@ -341,6 +473,11 @@ pub fn extract(text: &str, cwd: Option<&Path>) -> Extracted {
         if let Some(ext) = extension_word(&lower, next.as_deref()) {
             x.globs.push(format!("*.{ext}"));
         }
+        // `a file named notes.txt`: a name to look for, not a path to act on.
+        if matches!(prev.as_deref(), Some("named" | "called")) && !w.contains('/') && is_name(&w) {
+            x.after.push(("name", w.clone()));
+            continue;
+        }
         if looks_like_file(&w)
             || cwd.is_some_and(|d| {
                 w.len() > 1 && !STOP.contains(&lower.as_str()) && d.join(&w).exists()
@@ -349,13 +486,27 @@ pub fn extract(text: &str, cwd: Option<&Path>) -> Extracted {
             x.paths.push(w.clone());
             continue;
         }
+        // A keyword is not a name (`user account for alice`: not `account`).
+        let keyword = KEYWORDS
+            .iter()
+            .any(|(_, keys)| keys.contains(&lower.as_str()));
         for (class, keys) in KEYWORDS {
             if prev.as_deref().is_some_and(|p| keys.contains(&p))
+                && !keyword
                 && !STOP.contains(&lower.as_str())
                 && is_name(&w)
             {
                 x.after.push((class, w.clone()));
             }
+        }
+        // `the folder photos`, `the build directory`: a path that need not exist yet.
+        let folder = |w: Option<&str>| matches!(w, Some("folder" | "directory" | "dir"));
+        if (folder(prev.as_deref()) || folder(next.as_deref()))
+            && !keyword
+            && !STOP.contains(&lower.as_str())
+            && is_name(&w)
+        {
+            x.after.push(("path", w.clone()));
         }
         // `the nginx service`, `user alice's files`
         if matches!(next.as_deref(), Some("service" | "unit" | "daemon"))
@@ -375,6 +526,12 @@ pub fn extract(text: &str, cwd: Option<&Path>) -> Extracted {
             && is_name(&w)
         {
             x.after.push(("process", w.clone()));
+        }
+        if matches!(next.as_deref(), Some("group"))
+            && !STOP.contains(&lower.as_str())
+            && is_name(&w)
+        {
+            x.after.push(("group", w.clone()));
         }
         if matches!(next.as_deref(), Some("branch"))
             && !STOP.contains(&lower.as_str())
@@ -481,6 +638,10 @@ const FILE_EXTS: &[&str] = &[
 ];
 
 fn looks_like_file(w: &str) -> bool {
+    // `a tar.gz`, `as tar.xz`: a format, not a file.
+    if w.to_ascii_lowercase().starts_with("tar.") {
+        return false;
+    }
     match w.rsplit_once('.') {
         Some((stem, ext)) => {
             !stem.is_empty() && FILE_EXTS.contains(&ext.to_ascii_lowercase().as_str()) && is_name(w)
@@ -546,7 +707,7 @@ pub struct Filled {
 }
 
 /// Which request values a slot kind takes, in preference order.
-fn candidates(kind: &str, x: &Extracted) -> Vec<String> {
+fn candidates(kind: &str, x: &Extracted, template_kinds: &[String]) -> Vec<String> {
     let after = |class: &str| -> Vec<String> {
         x.after
             .iter()
@@ -557,17 +718,23 @@ fn candidates(kind: &str, x: &Extracted) -> Vec<String> {
     let mut v: Vec<String> = match kind {
         "path" | "file" | "dir" | "src" | "dest" | "archive" => {
             let mut v = x.paths.clone();
+            v.extend(after("path"));
             v.extend(
                 x.quoted
                     .iter()
                     .filter(|q| !q.contains(' ') || q.contains('/'))
                     .cloned(),
             );
+            // `a folder called projects` names the path, unless the command looks for a name.
+            if !template_kinds.iter().any(|k| k == "glob" || k == "name") {
+                v.extend(after("name"));
+            }
             v
         }
         "glob" => {
             let mut v = x.globs.clone();
             v.extend(x.quoted.iter().cloned());
+            v.extend(after("name"));
             v
         }
         "pattern" | "text" | "message" => {
@@ -635,22 +802,33 @@ fn candidates(kind: &str, x: &Extracted) -> Vec<String> {
         "user" | "owner" => {
             let mut v = after("user");
             v.extend(x.quoted.iter().cloned());
+            v.extend(after("name"));
+            v.extend(x.leftovers.iter().cloned());
             v
         }
-        "group" => after("group"),
+        "group" => {
+            let mut v = after("group");
+            v.extend(x.leftovers.iter().cloned());
+            v
+        }
         "unit" => {
             let mut v = x.units.clone();
             v.extend(after("unit"));
+            v.extend(x.leftovers.iter().cloned());
             v
         }
         "package" => {
             let mut v = after("package");
             v.extend(x.quoted.iter().cloned());
+            v.extend(after("name"));
+            v.extend(x.leftovers.iter().cloned());
             v
         }
         "process" => {
             let mut v = after("process");
             v.extend(x.quoted.iter().cloned());
+            v.extend(after("name"));
+            v.extend(x.leftovers.iter().cloned());
             v
         }
         "pid" => x
@@ -659,10 +837,23 @@ fn candidates(kind: &str, x: &Extracted) -> Vec<String> {
             .filter(|(c, w)| *c == "process" && w.chars().all(|c| c.is_ascii_digit()))
             .map(|(_, w)| w.clone())
             .collect(),
-        "mode" => x.modes.clone(),
+        "mode" => {
+            let mut v = x.modes.clone();
+            v.extend(
+                x.counts
+                    .iter()
+                    .filter(|n| {
+                        (3..=4).contains(&n.len()) && n.chars().all(|c| ('0'..='7').contains(&c))
+                    })
+                    .cloned(),
+            );
+            v
+        }
         "branch" => {
             let mut v = after("branch");
             v.extend(x.quoted.iter().cloned());
+            v.extend(after("name"));
+            v.extend(x.leftovers.iter().cloned());
             v
         }
         _ => x.quoted.clone(),
@@ -688,6 +879,21 @@ fn to_unit(n: &str, from: &str, to: &str) -> String {
 /// Renders `template` with the values in `x`. Slots of the same kind take successive values.
 pub fn fill(template: &str, x: &Extracted) -> Filled {
     let parts = parse_template(template);
+    let kinds: Vec<String> = parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::Slot { kind, .. } => Some(kind.clone()),
+            Part::Literal(_) => None,
+        })
+        .collect();
+    let literal_text: String = parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::Literal(l) => Some(format!("{l} ")),
+            Part::Slot { .. } => None,
+        })
+        .collect();
+    let literal_words: Vec<&str> = literal_text.split_whitespace().collect();
     let mut taken: Vec<String> = Vec::new();
     let mut by_name: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut command = String::new();
@@ -706,8 +912,13 @@ pub fn fill(template: &str, x: &Extracted) -> Filled {
                     command.push_str(v);
                     continue;
                 }
-                let cands = candidates(&kind, x);
-                let value = cands.iter().find(|c| !taken.contains(c)).cloned();
+                let cands = candidates(&kind, x, &kinds);
+                // A value that is one of the command's own words (`pkill kill`) is the
+                // request naming the command, not its argument.
+                let value = cands
+                    .iter()
+                    .find(|c| !taken.contains(c) && !literal_words.contains(&c.as_str()))
+                    .cloned();
                 match value {
                     Some(v) => {
                         let v = if v.len() > 1 {
@@ -766,6 +977,75 @@ pub fn quote_value(kind: &str, v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_model_sees_what_is_asked_not_the_names() {
+        let d = |t: &str| delexicalize(t, &extract(t, None));
+        assert_eq!(
+            d("show the end of /var/log/syslog"),
+            "show the end of a file"
+        );
+        assert_eq!(
+            d("grep the project for \"unsafe\""),
+            "grep the project for some text"
+        );
+        assert_eq!(d("ping example.com"), "ping a host");
+        assert_eq!(d("download https://example.com/a.tar.gz"), "download a url");
+        assert_eq!(d("list running processes"), "list running processes");
+    }
+
+    #[test]
+    fn names_come_from_named_and_from_words_the_catalog_never_uses() {
+        let vocabulary: std::collections::HashSet<String> = [
+            "bounce", "restart", "start", "the", "server", "make", "at", "boot",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        let mut x = extract("bounce apache2 please", None);
+        x.refine("bounce apache2 please", &vocabulary);
+        assert_eq!(x.leftovers, ["apache2"]);
+        assert_eq!(
+            fill("sudo systemctl restart {{unit}}", &x).command,
+            "sudo systemctl restart apache2"
+        );
+        // `named notes.txt` is what to look for; with no name slot, what to act on.
+        let x = extract("look for files named notes.txt", None);
+        assert_eq!(
+            fill("find {{path=.}} -name {{glob}}", &x).command,
+            "find . -name notes.txt"
+        );
+        let x = extract("create a folder called projects", None);
+        assert_eq!(fill("mkdir -p {{path}}", &x).command, "mkdir -p projects");
+        // An adverb after a keyword is not a unit; a leftover is.
+        let mut x = extract("make ssh start automatically at boot", None);
+        x.refine("make ssh start automatically at boot", &vocabulary);
+        assert_eq!(
+            fill("sudo systemctl enable --now {{unit}}", &x).command,
+            "sudo systemctl enable --now ssh"
+        );
+        let mut x = extract("add alice to the docker group", None);
+        x.refine("add alice to the docker group", &vocabulary);
+        assert_eq!(
+            fill("sudo usermod -aG {{group}} {{user}}", &x).command,
+            "sudo usermod -aG docker alice"
+        );
+        let x = extract("files edited during the past week", None);
+        assert_eq!(
+            fill("find . -mtime -{{days=1}}", &x).command,
+            "find . -mtime -7"
+        );
+        let x = extract("set 750 on the www directory recursively", None);
+        assert_eq!(
+            fill("chmod -R {{mode}} {{path}}", &x).command,
+            "chmod -R 750 www"
+        );
+        // Only a plain name is ever a leftover: nothing with shell syntax in it.
+        let text = "restart foo;reboot";
+        let mut x = extract(text, None);
+        x.refine(text, &vocabulary);
+        assert!(x.leftovers.is_empty(), "{:?}", x.leftovers);
+    }
 
     #[test]
     fn finds_values() {

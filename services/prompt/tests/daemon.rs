@@ -17,20 +17,6 @@ fn error_name(e: &zbus::Error) -> String {
     }
 }
 
-fn model_available() -> bool {
-    let ok = steppps_prompt::model::default_model_dir()
-        .join("model.safetensors")
-        .is_file()
-        && steppps_prompt::catalog::default_catalog_dir()
-            .join("catalog.json")
-            .is_file();
-    assert!(
-        ok || std::env::var("QOS_REQUIRE_MODEL").as_deref() != Ok("1"),
-        "QOS_REQUIRE_MODEL=1 but no model"
-    );
-    ok
-}
-
 async fn promptd(bus: &mut TestBus, model: Option<(PathBuf, PathBuf)>) {
     let config = bus.dir().join("prompt.toml");
     let (m, c) =
@@ -95,15 +81,10 @@ async fn without_a_model_it_says_so_and_stays_up() {
 
 #[tokio::test]
 async fn translates_explains_and_unloads_when_idle() {
-    if !model_available() {
-        eprintln!("skipped: no model (run ci/fetch-model)");
+    let Some(dirs) = steppps_prompt::model::dirs_for_tests() else {
         return;
-    }
+    };
     let mut bus = TestBus::start().unwrap();
-    let dirs = (
-        steppps_prompt::model::default_model_dir(),
-        steppps_prompt::catalog::default_catalog_dir(),
-    );
     promptd(&mut bus, Some(dirs)).await;
     let conn = bus.connect().await.unwrap();
     let p = Prompt1Proxy::new(&conn).await.unwrap();

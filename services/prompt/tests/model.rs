@@ -4,29 +4,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
-
 use steppps_prompt::model::{Embedder, dot};
-use steppps_prompt::{Engine, Prompt, Risk, catalog, model};
-
-fn dirs() -> Option<(PathBuf, PathBuf)> {
-    let (m, c) = (model::default_model_dir(), catalog::default_catalog_dir());
-    if m.join("model.safetensors").is_file() && c.join("catalog.json").is_file() {
-        return Some((m, c));
-    }
-    assert!(
-        std::env::var("QOS_REQUIRE_MODEL").as_deref() != Ok("1"),
-        "QOS_REQUIRE_MODEL=1 but no model/catalog at {} / {}",
-        m.display(),
-        c.display()
-    );
-    eprintln!("skipped: no model (run ci/fetch-model)");
-    None
-}
+use steppps_prompt::{Engine, Prompt, Risk, model};
 
 #[test]
 fn embeddings_match_the_reference_implementation() {
-    let Some((m, _)) = dirs() else { return };
+    let Some((m, _)) = model::dirs_for_tests() else {
+        return;
+    };
     let e = Embedder::load(&m).unwrap();
     let reference: serde_json::Value =
         serde_json::from_str(include_str!("fixtures/reference-embeddings.json")).unwrap();
@@ -67,7 +52,9 @@ fn embeddings_match_the_reference_implementation() {
 
 #[test]
 fn translates_with_filled_and_quoted_values() {
-    let Some((m, c)) = dirs() else { return };
+    let Some((m, c)) = model::dirs_for_tests() else {
+        return;
+    };
     let engine = Engine::load(&m, &c).unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
@@ -127,7 +114,9 @@ fn translates_with_filled_and_quoted_values() {
 
 #[test]
 fn bad_input_never_panics() {
-    let Some((m, c)) = dirs() else { return };
+    let Some((m, c)) = model::dirs_for_tests() else {
+        return;
+    };
     let p = Prompt::with_dirs(&m, &c);
     assert!(p.translate("", 3, None).is_err());
     assert!(p.translate(&"files ".repeat(200_000), 3, None).is_err());

@@ -7,24 +7,8 @@ use std::time::{Duration, Instant};
 
 use steppps::api::psychology::{Context, Psychology1Proxy};
 use steppps::api::{PIXEL, PSYCHOLOGY};
-use steppps::testing::{TestBus, workspace_binary};
+use steppps::testing::{TestBus, percentile, rss_kib, workspace_binary};
 use steppps_psychology::history::parse_uci_trace;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 fn history(dir: Option<&str>) -> Vec<String> {
     if let Some(dir) = dir.map(std::path::Path::new).filter(|d| d.is_dir()) {

@@ -6,13 +6,9 @@
 use std::time::{Duration, Instant};
 
 use nix::time::{ClockId, clock_gettime};
+use steppps::testing::percentile;
 use steppps_psychology::history::parse_uci_trace;
 use steppps_psychology::model::{Model, Params, Query};
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
 
 /// This thread's CPU time: what a query costs without the time the scheduler gave others
 /// (the machine the benchmarks run on is shared).

@@ -513,9 +513,50 @@ pub fn fuse_one_qubit_runs(c: &Circuit, native: &[String]) -> Circuit {
     }
 }
 
-/// Routes on the coupling map: the trivial initial layout, and before each two-qubit gate
-/// on non-neighbours, SWAPs that walk its first qubit along a shortest path (ties broken by
-/// the lowest physical index). The result is compacted to the physical qubits used.
+/// Shortest-path distances on the coupling graph: one BFS row per physical qubit, computed on
+/// first use and kept (a 1000-qubit device needs at most 1000 rows of 2 KB).
+struct Distances<'a> {
+    adj: &'a [Vec<usize>],
+    rows: Vec<Vec<u16>>,
+}
+
+impl Distances<'_> {
+    const UNREACHABLE: u16 = u16::MAX;
+
+    fn row(&mut self, from: usize) -> &[u16] {
+        if self.rows[from].is_empty() {
+            let mut d = vec![Self::UNREACHABLE; self.adj.len()];
+            d[from] = 0;
+            let mut queue = VecDeque::from([from]);
+            while let Some(x) = queue.pop_front() {
+                for &y in &self.adj[x] {
+                    if d[y] == Self::UNREACHABLE {
+                        d[y] = d[x] + 1;
+                        queue.push_back(y);
+                    }
+                }
+            }
+            self.rows[from] = d;
+        }
+        &self.rows[from]
+    }
+
+    fn get(&mut self, a: usize, b: usize) -> u16 {
+        self.row(b)[a]
+    }
+}
+
+/// How many of a qubit's next two-qubit gates the router looks at, and their weights.
+const LOOKAHEAD_WEIGHTS: [i64; 8] = [16, 12, 8, 6, 4, 3, 2, 1];
+
+/// Routes on the coupling map: the trivial initial layout, then, before each two-qubit gate on
+/// non-neighbours, SWAPs that each bring its two qubits one step closer (either end may move,
+/// so they meet where it costs least). Among the SWAPs that do, the router takes the one that
+/// best serves the next gates of the two qubits it moves (a weighted sum of their partners'
+/// distances: a SABRE-style look-ahead, per qubit rather than over a window of the program,
+/// which on a large device rarely touches the same qubits); ties go to the lowest physical
+/// pair, so the result is deterministic. Distances come from BFS rows computed once per
+/// physical qubit. The result is compacted to the physical qubits used.
 /// Returns (circuit, swaps, logical → physical layout at the end).
 pub fn route(c: &Circuit, target: &Target) -> Result<(Circuit, usize, Vec<usize>), CompileError> {
     let n_phys = target
@@ -542,22 +583,28 @@ pub fn route(c: &Circuit, target: &Target) -> Result<(Circuit, usize, Vec<usize>
     for list in &mut adj {
         list.sort_unstable();
     }
-    // Distances from every physical qubit, computed on demand (BFS), cached.
-    let mut dist: HashMap<usize, Vec<u32>> = HashMap::new();
-    let bfs = |from: usize| -> Vec<u32> {
-        let mut d = vec![u32::MAX; n_phys];
-        d[from] = 0;
-        let mut queue = VecDeque::from([from]);
-        while let Some(x) = queue.pop_front() {
-            for &y in &adj[x] {
-                if d[y] == u32::MAX {
-                    d[y] = d[x] + 1;
-                    queue.push_back(y);
-                }
+    let mut dist = Distances {
+        adj: &adj,
+        rows: vec![Vec::new(); n_phys],
+    };
+    // Each logical qubit's two-qubit gates, in order, as (partner); `next[q]` is the first
+    // one not yet routed.
+    let mut partners: Vec<Vec<usize>> = vec![Vec::new(); c.num_qubits];
+    for op in &c.ops {
+        if let Op::Gate { qubits, .. } = op {
+            if qubits.len() > 2 {
+                return Err(CompileError(
+                    "routing needs gates of at most two qubits; translate to native gates first"
+                        .into(),
+                ));
+            }
+            if let [a, b] = qubits[..] {
+                partners[a].push(b);
+                partners[b].push(a);
             }
         }
-        d
-    };
+    }
+    let mut next = vec![0usize; c.num_qubits];
     let mut l2p: Vec<usize> = (0..c.num_qubits).collect();
     let mut p2l: Vec<Option<usize>> = (0..n_phys)
         .map(|p| (p < c.num_qubits).then_some(p))
@@ -568,43 +615,69 @@ pub fn route(c: &Circuit, target: &Target) -> Result<(Circuit, usize, Vec<usize>
     for op in &c.ops {
         let mut op = op.clone();
         if let Op::Gate { qubits, .. } = &op {
-            if qubits.len() > 2 {
-                return Err(CompileError(
-                    "routing needs gates of at most two qubits; translate to native gates first"
-                        .into(),
-                ));
-            }
             if let [la, lb] = qubits[..] {
-                let target_p = l2p[lb];
-                let d = dist.entry(target_p).or_insert_with(|| bfs(target_p));
-                let mut pa = l2p[la];
-                if d[pa] == u32::MAX {
-                    return Err(CompileError(format!(
-                        "physical qubits {pa} and {target_p} are not connected in the coupling map"
-                    )));
-                }
-                while d[pa] > 1 {
-                    let Some(&next) = adj[pa].iter().find(|&&y| d[y] + 1 == d[pa]) else {
+                next[la] += 1;
+                next[lb] += 1;
+                loop {
+                    let (pa, pb) = (l2p[la], l2p[lb]);
+                    let d = dist.get(pa, pb);
+                    if d == Distances::UNREACHABLE {
+                        return Err(CompileError(format!(
+                            "physical qubits {pa} and {pb} are not connected in the coupling map"
+                        )));
+                    }
+                    if d <= 1 {
+                        break;
+                    }
+                    // (look-ahead cost change, low, high): the smallest wins.
+                    let mut best: Option<(i64, usize, usize)> = None;
+                    for (moving, other) in [(pa, pb), (pb, pa)] {
+                        for &to in &adj[moving] {
+                            if dist.get(to, other) >= d {
+                                continue;
+                            }
+                            let mut delta = 0i64;
+                            for (from, dest) in [(moving, to), (to, moving)] {
+                                let Some(l) = p2l[from] else { continue };
+                                let upcoming = partners[l].iter().skip(next[l]);
+                                for (w, &partner) in LOOKAHEAD_WEIGHTS.iter().zip(upcoming) {
+                                    // The partner may be the other qubit of this very swap.
+                                    let pp = match l2p[partner] {
+                                        p if p == from => dest,
+                                        p if p == dest => from,
+                                        p => p,
+                                    };
+                                    delta += w
+                                        * (i64::from(dist.get(dest, pp))
+                                            - i64::from(dist.get(from, pp)));
+                                }
+                            }
+                            let key = (delta, moving.min(to), moving.max(to));
+                            if best.is_none_or(|b| key < b) {
+                                best = Some(key);
+                            }
+                        }
+                    }
+                    let Some((_, x, y)) = best else {
                         return Err(CompileError("the coupling map is inconsistent".into()));
                     };
                     ops.push(Op::Gate {
                         gate: Gate::Swap,
-                        qubits: vec![pa, next],
+                        qubits: vec![x, y],
                         condition: None,
                     });
-                    used[pa] = true;
-                    used[next] = true;
+                    used[x] = true;
+                    used[y] = true;
                     swaps += 1;
-                    let (x, y) = (p2l[pa], p2l[next]);
-                    p2l[pa] = y;
-                    p2l[next] = x;
-                    if let Some(l) = x {
-                        l2p[l] = next;
+                    let (lx, ly) = (p2l[x], p2l[y]);
+                    p2l[x] = ly;
+                    p2l[y] = lx;
+                    if let Some(l) = lx {
+                        l2p[l] = y;
                     }
-                    if let Some(l) = y {
-                        l2p[l] = pa;
+                    if let Some(l) = ly {
+                        l2p[l] = x;
                     }
-                    pa = next;
                 }
             }
         }

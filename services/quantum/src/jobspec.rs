@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// The largest JobSpec accepted (a document, not a data upload).
-pub const MAX_SPEC_BYTES: usize = 8 << 20;
+/// The largest JobSpec accepted (a document, not a data upload); qos-ctl checks the same limit.
+pub const MAX_SPEC_BYTES: usize = steppps::api::quantum::MAX_JOBSPEC_BYTES;
 pub const MAX_SHOTS: i64 = 10_000_000;
 pub const API_VERSION: &str = "quantumos.io/v1";
 
@@ -163,17 +163,46 @@ pub struct PauliEntry {
     pub term: String,
 }
 
+/// The classical optimizer of a variational job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Optimizer {
+    /// `nelder-mead` (derivative-free) or `lbfgs` (L-BFGS on parameter-shift gradients).
     #[serde(default = "nelder_mead")]
     pub method: String,
+    /// All iterations together: every start, Nelder–Mead steps and L-BFGS steps.
     #[serde(default = "max_iterations")]
     pub max_iterations: u32,
     #[serde(default = "tolerance")]
     pub tolerance: f64,
     #[serde(default)]
     pub seed: u64,
+    /// Starting points: the first near zero, the others uniform in [-π, π) from `seed`; the
+    /// best result wins. One start finds a local minimum; symmetric ground states (the
+    /// ordered Ising chain's cat state) usually need several.
+    #[serde(default = "one")]
+    pub starts: u32,
+    /// After Nelder–Mead: `parameter-shift` polishes each start's point with L-BFGS on
+    /// parameter-shift gradients (circuit evaluations only), `none` does not.
+    #[serde(default = "parameter_shift")]
+    pub polish: String,
+}
+
+impl Default for Optimizer {
+    fn default() -> Self {
+        Optimizer {
+            method: nelder_mead(),
+            max_iterations: max_iterations(),
+            tolerance: tolerance(),
+            seed: 0,
+            starts: 1,
+            polish: parameter_shift(),
+        }
+    }
+}
+
+fn parameter_shift() -> String {
+    "parameter-shift".into()
 }
 
 fn nelder_mead() -> String {
@@ -199,7 +228,7 @@ fn field(path: &str, message: impl std::fmt::Display) -> SpecError {
 pub fn parse_documents(text: &str) -> Result<Vec<JobSpec>, SpecError> {
     if text.len() > MAX_SPEC_BYTES {
         return Err(SpecError(format!(
-            "the JobSpec is {:.1} MiB; the limit is {} MiB (large programs belong in a file the job names, not in the request)",
+            "the JobSpec is {:.1} MiB; the limit is {} MiB, programs included",
             text.len() as f64 / (1 << 20) as f64,
             MAX_SPEC_BYTES >> 20
         )));
@@ -431,19 +460,31 @@ impl JobSpec {
                 }
                 if let Some(o) = &s.optimizer {
                     match o.method.as_str() {
-                        "nelder-mead" => {}
+                        "nelder-mead" | "lbfgs" => {}
                         "cobyla" => {
                             return Err(field(
                                 "spec.optimizer.method",
-                                "cobyla is not implemented yet; use nelder-mead",
+                                "cobyla is not implemented; use nelder-mead or lbfgs",
                             ));
                         }
                         other => {
                             return Err(field(
                                 "spec.optimizer.method",
-                                format!("`{other}` is not one of nelder-mead"),
+                                format!("`{other}` is not one of nelder-mead, lbfgs"),
                             ));
                         }
+                    }
+                    if !(1..=1000).contains(&o.starts) {
+                        return Err(field(
+                            "spec.optimizer.starts",
+                            format!("{} is out of range (1 to 1000)", o.starts),
+                        ));
+                    }
+                    if !["parameter-shift", "none"].contains(&o.polish.as_str()) {
+                        return Err(field(
+                            "spec.optimizer.polish",
+                            format!("`{}` is not one of parameter-shift, none", o.polish),
+                        ));
                     }
                     if !(1..=1_000_000).contains(&o.max_iterations) {
                         return Err(field(
@@ -545,5 +586,11 @@ spec:
         assert!(e.0.starts_with("spec.hamiltonian.ising.spins"), "{e}");
         let e = parse_documents(&vqe.replace("nelder-mead", "adam")).unwrap_err();
         assert!(e.0.starts_with("spec.optimizer.method"), "{e}");
+        let e = parse_documents(&vqe.replace("maxIterations: 100", "starts: 0")).unwrap_err();
+        assert!(e.0.starts_with("spec.optimizer.starts"), "{e}");
+        let e = parse_documents(&vqe.replace("maxIterations: 100", "polish: newton")).unwrap_err();
+        assert!(e.0.starts_with("spec.optimizer.polish"), "{e}");
+        let lbfgs = parse_documents(&vqe.replace("nelder-mead", "lbfgs")).unwrap();
+        assert_eq!(lbfgs[0].spec.optimizer.as_ref().map(|o| o.starts), Some(1));
     }
 }

@@ -53,7 +53,7 @@ pub struct Quantum {
 }
 
 /// The largest circuit source CompileCircuit/ValidateCircuit accept.
-pub const MAX_SOURCE_BYTES: usize = 8 << 20;
+pub const MAX_SOURCE_BYTES: usize = steppps::api::quantum::MAX_JOBSPEC_BYTES;
 
 impl Quantum {
     /// Opens the job store under `state_dir` and starts the worker. `listener` hears every

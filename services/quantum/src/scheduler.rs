@@ -825,12 +825,7 @@ impl Scheduler {
                     "the variational job lost its ansatz or hamiltonian".into(),
                 ));
             };
-            let opt = spec.spec.optimizer.clone().unwrap_or(jobspec::Optimizer {
-                method: "nelder-mead".into(),
-                max_iterations: 2000,
-                tolerance: 1e-8,
-                seed: 0,
-            });
+            let opt = spec.spec.optimizer.clone().unwrap_or_default();
             let mut last = Instant::now();
             let r = variational::run(a, h, &opt, cancel, |it, e| {
                 if last.elapsed() > Duration::from_millis(500) {

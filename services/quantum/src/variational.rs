@@ -1,11 +1,15 @@
-//! Declarative variational jobs: a hardware-efficient ansatz, a Hamiltonian, and a
-//! derivative-free optimizer (Nelder–Mead with adaptive coefficients and restarts), run on
-//! exact expectation values.
+//! Declarative variational jobs: a hardware-efficient ansatz, a Hamiltonian, and a classical
+//! optimizer run on exact expectation values: Nelder–Mead (adaptive coefficients, restarts)
+//! polished by L-BFGS on parameter-shift gradients, or L-BFGS alone, from one or several
+//! seeded starting points. Gradients come from circuit evaluations only, as on hardware.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use qsim::fusion::fuse;
 use qsim::rng::Rng;
-use qsim::{Circuit, Gate, PauliSum, PauliTerm, Simulator};
+use qsim::simulator::run_steps;
+use qsim::{Circuit, Gate, PauliSum, PauliTerm, Simulator, StateVector};
 
 use crate::jobspec::{Ansatz, Hamiltonian, Optimizer};
 
@@ -81,7 +85,9 @@ pub struct VqeResult {
     pub history: Vec<f64>,
 }
 
-/// Runs the loop. `progress` is told the best energy now and then.
+/// Runs the loop: for each of `optimizer.starts` starting points, a local optimization
+/// (Nelder–Mead with restarts, then an L-BFGS polish on parameter-shift gradients; or L-BFGS
+/// alone), keeping the best. `progress` is told the best energy now and then.
 pub fn run(
     ansatz: &Ansatz,
     h: &Hamiltonian,
@@ -90,56 +96,83 @@ pub fn run(
     mut progress: impl FnMut(u32, f64),
 ) -> Result<VqeResult, String> {
     let observable = hamiltonian(h);
+    let n = parameter_count(ansatz);
+    // The simulator's own checks (memory, observable range) once; then every evaluation runs
+    // the fused circuit directly: a thread pool and /proc/meminfo per call cost ~1 ms, 50x
+    // the simulation of 8 qubits.
     let sim = Simulator {
         threads: 1,
         ..Simulator::default()
     };
+    sim.expectation(&ansatz_circuit(ansatz, &vec![0.0; n]), &observable)
+        .map_err(|e| e.to_string())?;
     let mut evaluations = 0u64;
-    let mut failure = None;
     let mut energy = |p: &[f64]| -> f64 {
         evaluations += 1;
-        match sim.expectation(&ansatz_circuit(ansatz, p), &observable) {
-            Ok(e) => e,
-            Err(e) => {
-                failure.get_or_insert(e.to_string());
-                f64::INFINITY
-            }
-        }
+        let c = ansatz_circuit(ansatz, p);
+        let mut state = StateVector::zero(c.num_qubits);
+        let steps = fuse(&c.ops, c.num_qubits, true);
+        run_steps(&mut state, &steps, &mut [], &mut Rng::new(0));
+        observable.expectation(&state)
     };
-    let n = parameter_count(ansatz);
     let mut rng = Rng::new(optimizer.seed);
-    let mut x: Vec<f64> = (0..n).map(|_| (rng.uniform() - 0.5) * 0.2).collect();
-    let mut fx = energy(&x);
+    let starts = optimizer.starts.max(1);
+    let polish = optimizer.polish != "none";
+    let mut best: Option<(Vec<f64>, f64)> = None;
     let mut iterations = 0u32;
     let mut history = Vec::new();
-    let mut step = 0.8;
-    while iterations < optimizer.max_iterations {
+    for s in 0..starts {
+        if iterations >= optimizer.max_iterations {
+            break;
+        }
         if cancel.load(Ordering::Relaxed) {
             return Err("cancelled".into());
         }
-        let budget = optimizer.max_iterations - iterations;
-        let (nx, nf, used) =
-            nelder_mead(&mut energy, &x, step, optimizer.tolerance, budget, cancel);
-        iterations += used;
-        let improved = fx - nf;
-        if nf < fx {
-            x = nx;
-            fx = nf;
-        }
-        history.push(fx);
-        progress(iterations, fx);
-        if improved.abs() < optimizer.tolerance && step < 0.1 {
-            break;
-        }
-        step = if improved.abs() < optimizer.tolerance {
-            step * 0.5
+        // The first start is near zero (the state |0…0⟩ and its neighbourhood), the others
+        // anywhere: every rotation angle is periodic.
+        let x0: Vec<f64> = if s == 0 {
+            (0..n).map(|_| (rng.uniform() - 0.5) * 0.2).collect()
         } else {
-            step.max(0.2)
+            (0..n)
+                .map(|_| (rng.uniform() * 2.0 - 1.0) * std::f64::consts::PI)
+                .collect()
         };
+        let share = ((optimizer.max_iterations - iterations) / (starts - s)).max(1);
+        let (x, fx, used) = if optimizer.method == "lbfgs" {
+            lbfgs(&mut energy, &x0, optimizer.tolerance, share, cancel)
+        } else {
+            let simplex_budget = if polish { share - share / 5 } else { share };
+            let (x, fx, used) = nelder_mead_restarts(
+                &mut energy,
+                &x0,
+                optimizer.tolerance,
+                simplex_budget.max(1),
+                cancel,
+            );
+            if polish && used < share {
+                let (px, pf, pused) =
+                    lbfgs(&mut energy, &x, optimizer.tolerance, share - used, cancel);
+                if pf < fx {
+                    (px, pf, used + pused)
+                } else {
+                    (x, fx, used + pused)
+                }
+            } else {
+                (x, fx, used)
+            }
+        };
+        iterations = iterations.saturating_add(used);
+        if best.as_ref().is_none_or(|(_, b)| fx < *b) {
+            best = Some((x, fx));
+        }
+        let b = best.as_ref().map_or(f64::INFINITY, |(_, b)| *b);
+        history.push(b);
+        progress(iterations, b);
     }
-    if let Some(e) = failure {
-        return Err(e);
+    if cancel.load(Ordering::Relaxed) {
+        return Err("cancelled".into());
     }
+    let (x, fx) = best.ok_or("the optimizer made no evaluation")?;
     let exact_energy =
         (ansatz.qubits <= 14).then(|| observable.ground_energy(ansatz.qubits as usize));
     Ok(VqeResult {
@@ -150,6 +183,162 @@ pub fn run(
         exact_energy,
         history,
     })
+}
+
+/// Nelder–Mead from `x0`, restarted around the best point with a fresh simplex (large, then
+/// shrinking once restarts stop paying) until `budget` iterations are used.
+pub fn nelder_mead_restarts(
+    f: &mut impl FnMut(&[f64]) -> f64,
+    x0: &[f64],
+    tol: f64,
+    budget: u32,
+    cancel: &AtomicBool,
+) -> (Vec<f64>, f64, u32) {
+    let mut x = x0.to_vec();
+    let mut fx = f(&x);
+    let mut iterations = 0u32;
+    let mut step = 0.8;
+    while iterations < budget {
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let (nx, nf, used) = nelder_mead(f, &x, step, tol, budget - iterations, cancel);
+        iterations += used.max(1);
+        let improved = fx - nf;
+        if nf < fx {
+            x = nx;
+            fx = nf;
+        }
+        if improved.abs() < tol && step < 0.1 {
+            break;
+        }
+        step = if improved.abs() < tol {
+            step * 0.5
+        } else {
+            step.max(0.2)
+        };
+    }
+    (x, fx, iterations)
+}
+
+/// The exact gradient of an expectation value whose every parameter is the angle of one
+/// Pauli rotation (RX, RY, RZ): ∂E/∂θ_k = (E(θ + π/2 e_k) − E(θ − π/2 e_k)) / 2. Two circuit
+/// evaluations per parameter, as on hardware.
+pub fn parameter_shift_gradient(f: &mut impl FnMut(&[f64]) -> f64, x: &[f64]) -> Vec<f64> {
+    let shift = std::f64::consts::FRAC_PI_2;
+    let mut p = x.to_vec();
+    (0..x.len())
+        .map(|k| {
+            p[k] = x[k] + shift;
+            let plus = f(&p);
+            p[k] = x[k] - shift;
+            let minus = f(&p);
+            p[k] = x[k];
+            (plus - minus) / 2.0
+        })
+        .collect()
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// L-BFGS (10 pairs, Armijo backtracking) from `x0` on parameter-shift gradients. Stops when
+/// the gradient vanishes, when three steps in a row gain less than `tol`, when the line search
+/// finds no descent, or after `budget` iterations. Returns (best point, its value, iterations).
+pub fn lbfgs(
+    f: &mut impl FnMut(&[f64]) -> f64,
+    x0: &[f64],
+    tol: f64,
+    budget: u32,
+    cancel: &AtomicBool,
+) -> (Vec<f64>, f64, u32) {
+    const PAIRS: usize = 10;
+    let mut x = x0.to_vec();
+    let mut fx = f(&x);
+    if x.is_empty() || !fx.is_finite() {
+        return (x, fx, 0);
+    }
+    let mut g = parameter_shift_gradient(f, &x);
+    let mut memory: VecDeque<(Vec<f64>, Vec<f64>, f64)> = VecDeque::with_capacity(PAIRS + 1);
+    let mut it = 0;
+    let mut small = 0;
+    while it < budget {
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let gmax = g.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        if gmax < 1e-9 {
+            break;
+        }
+        it += 1;
+        // Two-loop recursion: d = -H g.
+        let mut q = g.clone();
+        let mut alphas = Vec::with_capacity(memory.len());
+        for (s, y, rho) in memory.iter().rev() {
+            let a = rho * dot(s, &q);
+            for (qi, yi) in q.iter_mut().zip(y) {
+                *qi -= a * yi;
+            }
+            alphas.push(a);
+        }
+        let gamma = match memory.back() {
+            Some((s, y, _)) => dot(s, y) / dot(y, y),
+            // First step: at most half a radian.
+            None => 0.5 / dot(&g, &g).sqrt(),
+        };
+        for qi in q.iter_mut() {
+            *qi *= gamma;
+        }
+        for ((s, y, rho), a) in memory.iter().zip(alphas.iter().rev()) {
+            let b = rho * dot(y, &q);
+            for (qi, si) in q.iter_mut().zip(s) {
+                *qi += (a - b) * si;
+            }
+        }
+        let mut d: Vec<f64> = q.iter().map(|v| -v).collect();
+        let mut slope = dot(&g, &d);
+        if slope >= 0.0 || slope.is_nan() {
+            // Not a descent direction (curvature lost): steepest descent again.
+            memory.clear();
+            let scale = 0.5 / dot(&g, &g).sqrt();
+            d = g.iter().map(|v| -v * scale).collect();
+            slope = dot(&g, &d);
+        }
+        let mut t = 1.0;
+        let mut accepted = None;
+        for _ in 0..40 {
+            let xn: Vec<f64> = x.iter().zip(&d).map(|(xi, di)| xi + t * di).collect();
+            let fnew = f(&xn);
+            if fnew <= fx + 1e-4 * t * slope {
+                accepted = Some((xn, fnew));
+                break;
+            }
+            t *= 0.5;
+        }
+        let Some((xn, fnew)) = accepted else {
+            break;
+        };
+        let gn = parameter_shift_gradient(f, &xn);
+        let s: Vec<f64> = xn.iter().zip(&x).map(|(a, b)| a - b).collect();
+        let y: Vec<f64> = gn.iter().zip(&g).map(|(a, b)| a - b).collect();
+        let sy = dot(&s, &y);
+        if sy > 1e-16 * dot(&s, &s).sqrt() * dot(&y, &y).sqrt() && sy > 0.0 {
+            memory.push_back((s, y, 1.0 / sy));
+            if memory.len() > PAIRS {
+                memory.pop_front();
+            }
+        }
+        let gained = fx - fnew;
+        x = xn;
+        fx = fnew;
+        g = gn;
+        small = if gained < tol { small + 1 } else { 0 };
+        if small >= 3 {
+            break;
+        }
+    }
+    (x, fx, it)
 }
 
 /// Nelder–Mead from `x0` with an initial simplex of edge `step`, adaptive coefficients
@@ -261,63 +450,26 @@ mod tests {
         );
     }
 
-    /// 6 spins (slow in debug builds: run with
-    /// `cargo test --profile bench -p quantumd --lib -- --ignored`).
-    /// Nelder–Mead in 32 dimensions stalls about 4.5e-3 above the exact energy for 8 spins
-    /// (depth 3, 40,000 iterations): a known gap against the 4–8 spin goal.
-    #[test]
-    #[ignore]
-    fn vqe_reaches_the_ising_ground_energy_for_six_spins() {
-        #[allow(clippy::single_element_loop)]
-        for spins in [6] {
-            let ansatz = Ansatz {
-                kind: "hardware-efficient".into(),
-                qubits: spins,
-                depth: 3,
-                entanglement: "linear".into(),
-                rotations: vec!["ry".into()],
-            };
-            let h = Hamiltonian {
-                ising: Some(Ising {
-                    spins,
-                    j: -1.0,
-                    h: 0.5,
-                    periodic: false,
-                }),
-                pauli_sum: None,
-            };
-            let opt = Optimizer {
-                method: "nelder-mead".into(),
-                max_iterations: 40000,
-                tolerance: 1e-10,
-                seed: 1,
-            };
-            let r = run(&ansatz, &h, &opt, &AtomicBool::new(false), |_, _| {}).unwrap();
-            let exact = r.exact_energy.unwrap();
-            eprintln!(
-                "{spins} spins: VQE {} exact {exact} after {} iterations",
-                r.energy, r.iterations
-            );
-            assert!(
-                (r.energy - exact).abs() < 1e-3,
-                "{spins} spins: VQE {} vs exact {exact}",
-                r.energy
-            );
-        }
-    }
-
-    #[test]
-    fn vqe_reaches_the_ising_ground_energy_for_four_spins() {
+    /// The Ising chain of the example (J = -1, h = 0.5, open) on `spins` spins with an RY
+    /// ansatz: (VQE energy, exact energy, iterations, seconds).
+    fn ising_vqe(
+        spins: u32,
+        depth: u32,
+        entanglement: &str,
+        method: &str,
+        starts: u32,
+        max_iterations: u32,
+    ) -> (f64, f64, u32, f64) {
         let ansatz = Ansatz {
             kind: "hardware-efficient".into(),
-            qubits: 4,
-            depth: 3,
-            entanglement: "linear".into(),
+            qubits: spins,
+            depth,
+            entanglement: entanglement.into(),
             rotations: vec!["ry".into()],
         };
         let h = Hamiltonian {
             ising: Some(Ising {
-                spins: 4,
+                spins,
                 j: -1.0,
                 h: 0.5,
                 periodic: false,
@@ -325,17 +477,101 @@ mod tests {
             pauli_sum: None,
         };
         let opt = Optimizer {
-            method: "nelder-mead".into(),
-            max_iterations: 6000,
+            method: method.into(),
+            max_iterations,
             tolerance: 1e-10,
             seed: 1,
+            starts,
+            polish: "parameter-shift".into(),
         };
+        let t = std::time::Instant::now();
         let r = run(&ansatz, &h, &opt, &AtomicBool::new(false), |_, _| {}).unwrap();
-        let exact = r.exact_energy.unwrap();
-        assert!(
-            (r.energy - exact).abs() < 1e-3,
-            "VQE {} vs exact {exact}",
-            r.energy
+        let secs = t.elapsed().as_secs_f64();
+        eprintln!(
+            "{spins} spins, depth {depth}, {entanglement}, {method}, {starts} starts: VQE {} exact {:?} error {:.2e}, {} iterations, {} evaluations, {secs:.2} s, history {:?}",
+            r.energy,
+            r.exact_energy,
+            r.energy - r.exact_energy.unwrap(),
+            r.iterations,
+            r.evaluations,
+            r.history
         );
+        (r.energy, r.exact_energy.unwrap(), r.iterations, secs)
+    }
+
+    /// The example's configuration (depth 3, Nelder–Mead with the parameter-shift polish).
+    #[test]
+    fn vqe_reaches_the_ising_ground_energy_for_four_spins() {
+        let (e, exact, _, _) = ising_vqe(4, 3, "linear", "nelder-mead", 1, 6000);
+        assert!((e - exact).abs() < 1e-3, "VQE {e} vs exact {exact}");
+    }
+
+    /// 6 spins, depth 5, L-BFGS from 2 starts: 7e-7 from exact, ~5 s in the bench profile
+    /// (run with `cargo test --profile bench -p quantumd --lib -- --ignored`; too slow for a
+    /// debug build, where CI runs the 4-spin check above).
+    #[test]
+    #[ignore]
+    fn vqe_reaches_the_ising_ground_energy_for_six_spins() {
+        let (e, exact, _, _) = ising_vqe(6, 5, "linear", "lbfgs", 2, 20000);
+        assert!((e - exact).abs() < 1e-3, "VQE {e} vs exact {exact}");
+    }
+
+    /// 8 spins: every start, depth 3 to 7, linear/full/circular, L-BFGS or Nelder–Mead, ends
+    /// in a symmetry-broken state (all up or all down, dressed) 3.0e-3 above the exact ground
+    /// energy, the cat state of the two: half the splitting ≈ 2J(1-(h/J)²)(h/J)^8 of the
+    /// ordered chain. Not within 1e-3 yet; this guards the figure in docs/quantum.md (about a
+    /// minute in the bench profile).
+    #[test]
+    #[ignore]
+    fn vqe_eight_spins_reaches_the_symmetry_broken_state() {
+        let (e, exact, _, _) = ising_vqe(8, 5, "linear", "lbfgs", 2, 20000);
+        assert!((e - exact).abs() < 3.2e-3, "VQE {e} vs exact {exact}");
+    }
+
+    #[test]
+    fn parameter_shift_gradient_is_exact_for_rotations() {
+        let ansatz = Ansatz {
+            kind: "hardware-efficient".into(),
+            qubits: 3,
+            depth: 2,
+            entanglement: "linear".into(),
+            rotations: vec!["ry".into(), "rz".into()],
+        };
+        let obs = PauliSum::ising(3, -1.0, 0.7, true);
+        let sim = Simulator::default();
+        let mut f = |p: &[f64]| sim.expectation(&ansatz_circuit(&ansatz, p), &obs).unwrap();
+        let x: Vec<f64> = (0..parameter_count(&ansatz))
+            .map(|k| 0.3 + 0.17 * k as f64)
+            .collect();
+        let g = parameter_shift_gradient(&mut f, &x);
+        let h = 1e-6;
+        for k in 0..x.len() {
+            let mut p = x.clone();
+            p[k] += h;
+            let up = f(&p);
+            p[k] -= 2.0 * h;
+            let down = f(&p);
+            let fd = (up - down) / (2.0 * h);
+            assert!((g[k] - fd).abs() < 1e-7, "parameter {k}: {} vs {fd}", g[k]);
+        }
+    }
+
+    #[test]
+    fn lbfgs_finds_a_sinusoidal_minimum() {
+        // Each variable enters as a cos θ + b sin θ: the parameter-shift rule is exact.
+        let mut f =
+            |x: &[f64]| -(x[0] - 1.0).cos() * (1.5 + 0.5 * x[1].sin()) - 2.0 * (x[1] + 0.5).cos();
+        let (x, v, _) = lbfgs(&mut f, &[0.1, 0.2], 1e-14, 500, &AtomicBool::new(false));
+        let mut best = f64::INFINITY;
+        for i in 0..2000 {
+            for j in 0..200 {
+                let p = [
+                    1.0 + (i as f64 - 1000.0) * 1e-3,
+                    -0.5 + (j as f64 - 100.0) * 1e-2,
+                ];
+                best = best.min(f(&p));
+            }
+        }
+        assert!(v <= best + 1e-9, "{x:?} {v} vs grid {best}");
     }
 }

@@ -277,11 +277,40 @@ async fn bad_input_gets_clear_errors_and_the_daemon_keeps_running() {
     let (name, message) = error_of(q.submit_job(&big).await.unwrap_err());
     assert_eq!(name, "org.quantumos.Error.InvalidArgument", "{message}");
     assert!(message.contains("the limit is 8 MiB"), "{message}");
-    // A 50 MB upload: the bus itself refuses a message that large (and drops the sender).
+    // A 50 MB upload: the bus itself refuses a message that large (dbus-daemon's 32 MiB
+    // max_message_size) and drops the sender; quantumd never sees it.
     let big = format!("{}\n# {}\n", job(ok, ""), "x".repeat(50 << 20));
     assert!(
         q.submit_job(&big).await.is_err(),
         "a 50 MB JobSpec was accepted"
+    );
+    // qos-ctl refuses it before sending, naming the size and the limit: a 50 MB JobSpec, and
+    // a small JobSpec whose `program.path` names a 9 MB program.
+    let dir = tempfile::tempdir().unwrap();
+    let big_file = dir.path().join("big.yaml");
+    std::fs::write(&big_file, &big).unwrap();
+    let (code, out, err) = qos_ctl(&bus, &["job", "submit", big_file.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("is 50.0 MiB") && err.contains("at most 8 MiB"),
+        "{err}"
+    );
+    std::fs::write(
+        dir.path().join("big.qasm"),
+        format!("{ok}\n// {}\n", "x".repeat(9 << 20)),
+    )
+    .unwrap();
+    let by_path = dir.path().join("by-path.yaml");
+    std::fs::write(
+        &by_path,
+        "apiVersion: quantumos.io/v1\nkind: QuantumJob\nmetadata: {name: j}\nspec:\n  program:\n    format: qasm2\n    path: big.qasm\n",
+    )
+    .unwrap();
+    let (code, out, err) = qos_ctl(&bus, &["job", "submit", by_path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("big.qasm is 9.0 MiB") && err.contains("at most 8 MiB"),
+        "{err}"
     );
     drop(q);
     let conn = bus.connect().await.unwrap();

@@ -11,7 +11,7 @@ use steppps::api::dimension::Dimension1Proxy;
 use steppps::api::manager::Manager1Proxy;
 use steppps::api::space::Space1Proxy;
 use steppps::api::{MANAGER, SPACE};
-use steppps::testing::{TestBus, workspace_binary};
+use steppps::testing::{TestBus, rss_kib, workspace_binary};
 use zbus::proxy::CacheProperties;
 use zbus::{Connection, interface, proxy};
 
@@ -106,17 +106,6 @@ async fn measure_interleaved(calls: &[&Call<'_>]) -> anyhow::Result<Vec<(Duratio
             (t[ITERATIONS / 2], t[ITERATIONS * 99 / 100])
         })
         .collect())
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 fn us(d: Duration) -> f64 {

@@ -5,7 +5,8 @@
 //! configuration ([`config`]), the common `org.quantumos.Dimension1` interface
 //! ([`daemon::DimensionInterface`]), the `org.quantumos.Error.*` errors ([`error`]), polkit
 //! checks ([`auth`]), and the D-Bus API ([`api`]) of every dimension with one proxy per
-//! interface. With the `testing` feature, [`testing`] starts a private bus for tests.
+//! interface. [`process_events`] reads the `steppps` kernel module's process events. With the
+//! `testing` feature, [`testing`] starts a private bus for tests.
 
 pub mod api;
 pub mod auth;
@@ -14,6 +15,7 @@ pub mod daemon;
 pub mod error;
 pub mod logging;
 pub mod notify;
+pub mod process_events;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -288,3 +288,25 @@ pub fn workspace_binary(name: &str) -> anyhow::Result<PathBuf> {
     }
     Ok(path)
 }
+
+/// Resident memory (`VmRSS`) of process `pid` in KiB; 0 when it cannot be read. For the
+/// benchmarks' memory figures.
+pub fn rss_kib(pid: u32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The `p` quantile (0…1, nearest rank) of `sorted` durations; zero for none.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p.clamp(0.0, 1.0)).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}

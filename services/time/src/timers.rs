@@ -164,7 +164,8 @@ impl Action {
                 &SCRIPT,
                 SCRIPT.interface.to_string(),
                 "StartInstance".into(),
-                vec![process.clone()],
+                // Script1.StartInstance(definition, variables_json): no variables.
+                vec![process.clone(), "{}".into()],
             ),
         }
     }

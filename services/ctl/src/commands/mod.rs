@@ -10,6 +10,7 @@ pub mod restart;
 pub mod space;
 pub mod status;
 pub mod time;
+pub mod workflow;
 
 use serde::Serialize;
 

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use steppps::api::QUANTUM;
-use steppps::api::quantum::{DeviceInfo, DeviceStatus, JobResults, JobStatus, Quantum1Proxy};
+use steppps::api::quantum::{
+    DeviceInfo, DeviceStatus, JobResults, JobStatus, MAX_JOBSPEC_BYTES, Quantum1Proxy,
+};
 
 use super::print_json;
 use crate::client::{Client, Failure};
@@ -165,9 +167,26 @@ pub async fn run(client: &Client, cmd: &QuantumCommand, json: bool) -> Result<u8
     }
 }
 
+/// Reads a JobSpec or program, refusing before reading (and long before sending) a file over
+/// quantumd's limit: the bus would drop the message and quantumd could not say why.
 fn read(path: &Path) -> Result<String, Failure> {
-    std::fs::read_to_string(path)
-        .map_err(|e| Failure::Other(anyhow::anyhow!("{}: {e}", path.display())))
+    let fail = |e: std::io::Error| Failure::Other(anyhow::anyhow!("{}: {e}", path.display()));
+    let size = std::fs::metadata(path).map_err(fail)?.len();
+    check_size(&path.display().to_string(), size)?;
+    std::fs::read_to_string(path).map_err(fail)
+}
+
+/// `what` is over quantumd's limit on JobSpecs and programs.
+fn check_size(what: &str, bytes: u64) -> Result<(), Failure> {
+    if bytes > MAX_JOBSPEC_BYTES as u64 {
+        return Err(Failure::Other(anyhow::anyhow!(
+            "{what} is {:.1} MiB; quantumd accepts JobSpecs and programs of at most {} MiB \
+             (programs named by `path:` included): use a smaller program or split the job",
+            bytes as f64 / (1u64 << 20) as f64,
+            MAX_JOBSPEC_BYTES >> 20
+        )));
+    }
+    Ok(())
 }
 
 /// The source and its format (from `--format`, the extension, or the OPENQASM header).
@@ -226,6 +245,10 @@ async fn run_job(
             let text = read(file)?;
             let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
             let spec = inline_program_paths(&text, &base)?;
+            check_size(
+                &format!("{} with its programs", file.display()),
+                spec.len() as u64,
+            )?;
             let ids = client.call(&QUANTUM, proxy.submit_job(&spec)).await?;
             if !*wait {
                 if json {

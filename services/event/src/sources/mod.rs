@@ -5,6 +5,7 @@
 
 pub mod dimensions;
 pub mod journal;
+pub mod process;
 pub mod udev;
 pub mod units;
 

@@ -31,7 +31,10 @@ fn main() -> anyhow::Result<()> {
     let mut b = Builder::default();
     b.add_curated_dir(&args.curated)?;
     let curated = b.catalog.intents.len();
-    let mut tldr = 0;
+    let mut tldr = steppps_prompt::catalog::TldrAdded {
+        added: 0,
+        merged: 0,
+    };
     if let Some(path) = &args.tldr {
         let list = args.curated.join("tldr-pages.txt");
         let pages: Vec<String> = std::fs::read_to_string(&list)
@@ -59,7 +62,9 @@ fn main() -> anyhow::Result<()> {
     catalog.matrix = matrix;
     catalog.save(&args.out)?;
     println!(
-        "catalog: {curated} curated intents, {tldr} tldr examples, {} phrasings embedded in {:.1}s -> {}",
+        "catalog: {curated} curated intents, {} tldr examples ({} more as phrasings of curated intents), {} phrasings embedded in {:.1}s -> {}",
+        tldr.added,
+        tldr.merged,
         catalog.phrasings.len(),
         start.elapsed().as_secs_f64(),
         args.out.display()

@@ -11,6 +11,7 @@ pub mod polkit;
 pub mod prompt;
 pub mod psychology;
 pub mod quantum;
+pub mod script;
 pub mod space;
 pub mod systemd;
 pub mod time;

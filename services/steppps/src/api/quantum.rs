@@ -9,6 +9,13 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use zbus::{Type, proxy};
 
+/// The largest JobSpec `SubmitJob` accepts, and the largest program source `CompileCircuit`,
+/// `ValidateCircuit` and `OptimizeCircuit` accept, in bytes (8 MiB; programs inlined by
+/// qos-ctl count). Clients check it before sending: the system bus drops a message over
+/// 32 MiB (dbus-daemon's default `max_message_size`) and disconnects its sender, so the
+/// daemon could not even answer.
+pub const MAX_JOBSPEC_BYTES: usize = 8 << 20;
+
 /// One job as the scheduler sees it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Type)]
 pub struct JobStatus {
