@@ -63,7 +63,8 @@ fn systemd(spec: &str) -> Option<(String, Vec<String>)> {
             let l = l.trim();
             l.strip_prefix("Next elapse: ").or_else(|| {
                 l.split_once(": ")
-                    .filter(|(k, _)| k.starts_with("Iteration"))
+                    // "Iter. #2:" (systemd 252) or "Iteration #2:" (later releases)
+                    .filter(|(k, _)| k.starts_with("Iter"))
                     .map(|(_, v)| v)
             })
         })
