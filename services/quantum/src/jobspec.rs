@@ -118,23 +118,36 @@ pub struct Ansatz {
     pub qubits: u32,
     #[serde(default = "one")]
     pub depth: u32,
-    #[serde(default = "linear")]
-    pub entanglement: String,
-    #[serde(default = "ry_rz")]
-    pub rotations: Vec<String>,
+    /// `linear` (default), `full` or `circular`; hardware-efficient only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entanglement: Option<String>,
+    /// Some of `rx`, `ry`, `rz` (default `[ry, rz]`); hardware-efficient only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotations: Option<Vec<String>>,
+}
+
+/// `spec.ansatz.type` values.
+pub const HARDWARE_EFFICIENT: &str = "hardware-efficient";
+pub const HAMILTONIAN_VARIATIONAL: &str = "hamiltonian-variational";
+
+impl Ansatz {
+    pub fn entanglement(&self) -> &str {
+        self.entanglement.as_deref().unwrap_or("linear")
+    }
+
+    pub fn rotations(&self) -> Vec<&str> {
+        match &self.rotations {
+            Some(r) => r.iter().map(String::as_str).collect(),
+            None => vec!["ry", "rz"],
+        }
+    }
 }
 
 fn hardware_efficient() -> String {
-    "hardware-efficient".into()
+    HARDWARE_EFFICIENT.into()
 }
 fn one() -> u32 {
     1
-}
-fn linear() -> String {
-    "linear".into()
-}
-fn ry_rz() -> Vec<String> {
-    vec!["ry".into(), "rz".into()]
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -373,11 +386,34 @@ impl JobSpec {
                     .ansatz
                     .as_ref()
                     .ok_or_else(|| field("spec.ansatz", "a VariationalJob needs an ansatz"))?;
-                if a.kind != "hardware-efficient" {
+                if a.kind != HARDWARE_EFFICIENT && a.kind != HAMILTONIAN_VARIATIONAL {
                     return Err(field(
                         "spec.ansatz.type",
-                        format!("`{}` is not supported (hardware-efficient)", a.kind),
+                        format!(
+                            "`{}` is not one of {HARDWARE_EFFICIENT}, {HAMILTONIAN_VARIATIONAL}",
+                            a.kind
+                        ),
                     ));
+                }
+                if a.kind == HAMILTONIAN_VARIATIONAL {
+                    // Its gates are the Hamiltonian's own terms: nothing else to choose.
+                    for (name, given) in [
+                        ("entanglement", a.entanglement.is_some()),
+                        ("rotations", a.rotations.is_some()),
+                    ] {
+                        if given {
+                            return Err(field(
+                                &format!("spec.ansatz.{name}"),
+                                format!("applies to the {HARDWARE_EFFICIENT} ansatz only"),
+                            ));
+                        }
+                    }
+                    if s.hamiltonian.as_ref().is_none_or(|h| h.ising.is_none()) {
+                        return Err(field(
+                            "spec.ansatz.type",
+                            format!("{HAMILTONIAN_VARIATIONAL} needs `hamiltonian.ising`"),
+                        ));
+                    }
                 }
                 if !(1..=20).contains(&a.qubits) {
                     return Err(field(
@@ -391,20 +427,23 @@ impl JobSpec {
                         format!("{} is out of range (0 to 50)", a.depth),
                     ));
                 }
-                if !["linear", "full", "circular"].contains(&a.entanglement.as_str()) {
+                if !["linear", "full", "circular"].contains(&a.entanglement()) {
                     return Err(field(
                         "spec.ansatz.entanglement",
-                        format!("`{}` is not one of linear, full, circular", a.entanglement),
+                        format!(
+                            "`{}` is not one of linear, full, circular",
+                            a.entanglement()
+                        ),
                     ));
                 }
-                if a.rotations.is_empty() {
+                if a.rotations().is_empty() {
                     return Err(field(
                         "spec.ansatz.rotations",
                         "name at least one of rx, ry, rz",
                     ));
                 }
-                for r in &a.rotations {
-                    if !["rx", "ry", "rz"].contains(&r.as_str()) {
+                for r in a.rotations() {
+                    if !["rx", "ry", "rz"].contains(&r) {
                         return Err(field(
                             "spec.ansatz.rotations",
                             format!("`{r}` is not one of rx, ry, rz"),
@@ -592,5 +631,41 @@ spec:
         assert!(e.0.starts_with("spec.optimizer.polish"), "{e}");
         let lbfgs = parse_documents(&vqe.replace("nelder-mead", "lbfgs")).unwrap();
         assert_eq!(lbfgs[0].spec.optimizer.as_ref().map(|o| o.starts), Some(1));
+    }
+
+    #[test]
+    fn hamiltonian_variational_ansatz_takes_only_an_ising_chain() {
+        let vqe = r#"
+apiVersion: quantumos.io/v1
+kind: VariationalJob
+metadata: {name: vqe}
+spec:
+  ansatz: {type: hamiltonian-variational, qubits: 4, depth: 2}
+  hamiltonian: {ising: {spins: 4, J: -1.0, h: 0.5}}
+"#;
+        let ok = parse_documents(vqe).unwrap();
+        assert_eq!(
+            ok[0].spec.ansatz.as_ref().map(Ansatz::entanglement),
+            Some("linear")
+        );
+        let e = parse_documents(&vqe.replace("depth: 2", "depth: 2, rotations: [rx]")).unwrap_err();
+        assert_eq!(
+            e.0,
+            "spec.ansatz.rotations: applies to the hardware-efficient ansatz only"
+        );
+        let e = parse_documents(&vqe.replace(
+            "{ising: {spins: 4, J: -1.0, h: 0.5}}",
+            "{pauliSum: [{coefficient: 1.0, term: \"Z0 Z1\"}]}",
+        ))
+        .unwrap_err();
+        assert!(
+            e.0.starts_with("spec.ansatz.type: hamiltonian-variational needs"),
+            "{e}"
+        );
+        let e = parse_documents(&vqe.replace("hamiltonian-variational", "uccsd")).unwrap_err();
+        assert!(
+            e.0.starts_with("spec.ansatz.type: `uccsd` is not one of"),
+            "{e}"
+        );
     }
 }

@@ -130,27 +130,29 @@ async fn examples_run_through_qos_ctl() {
     start(&mut bus).await;
     let ex = examples();
 
-    // The VQE example: energy within 1e-3 of exact diagonalization.
-    let (code, out, err) = qos_ctl(
-        &bus,
-        &[
-            "--json",
-            "--timeout",
-            "60",
-            "job",
-            "submit",
-            ex.join("vqe-ising.yaml").to_str().unwrap(),
-            "--wait",
-        ],
-    );
-    assert_eq!(code, 0, "{out}{err}\n{}", bus.log("quantumd"));
-    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let (e, exact) = (
-        doc["energy"].as_f64().unwrap(),
-        doc["exact_energy"].as_f64().unwrap(),
-    );
-    assert!((e - exact).abs() < 1e-3, "VQE {e} vs exact {exact}");
-    assert!(exact < -3.0, "{exact}");
+    // The VQE examples, 4 and 8 spins: energy within 1e-3 of exact diagonalization.
+    for (file, below) in [("vqe-ising.yaml", -3.0), ("vqe-ising-8.yaml", -7.0)] {
+        let (code, out, err) = qos_ctl(
+            &bus,
+            &[
+                "--json",
+                "--timeout",
+                "120",
+                "job",
+                "submit",
+                ex.join(file).to_str().unwrap(),
+                "--wait",
+            ],
+        );
+        assert_eq!(code, 0, "{file}: {out}{err}\n{}", bus.log("quantumd"));
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let (e, exact) = (
+            doc["energy"].as_f64().unwrap(),
+            doc["exact_energy"].as_f64().unwrap(),
+        );
+        assert!((e - exact).abs() < 1e-3, "{file}: VQE {e} vs exact {exact}");
+        assert!(exact < below, "{file}: {exact}");
+    }
 
     let run = |file: &str| {
         let (code, out, err) = qos_ctl(
