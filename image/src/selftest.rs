@@ -100,6 +100,7 @@ pub fn evaluate(json: &str) -> Result<Verdict> {
 
     checks.extend(prompt_checks(&result["prompt"]));
     checks.extend(classify_check(&result["classify"]));
+    checks.extend(self_healing_check(&result["self_healing"]));
 
     let failed: Vec<&str> = result["failed"]
         .as_array()
@@ -279,6 +280,65 @@ fn classify_check(classify: &Value) -> Option<Check> {
     })
 }
 
+/// steppps-spaced SIGKILLed in the guest: the event dimension recorded the unclean exit,
+/// its `dimension-died` rule had steppps-mgr restart space (outcome ok), the new daemon came
+/// back on the bus, and the chain still verifies. The detail gives the recovery time and
+/// whether systemd's own Restart= was involved. No check for a guest that does not report it.
+fn self_healing_check(heal: &Value) -> Option<Check> {
+    if !heal.is_object() {
+        return None;
+    }
+    let records: Vec<&Value> = heal["records"].as_array().into_iter().flatten().collect();
+    let has = |kind: &str, field: &str, value: &str| {
+        records
+            .iter()
+            .any(|r| r["kind"] == kind && r["fields"][field] == value)
+    };
+    let action = records
+        .iter()
+        .find(|r| r["kind"] == "action.restart-dimension" && r["fields"]["target"] == "space");
+    let back_ms = heal["back_ms"].as_u64();
+    let verify = heal["verify"].as_str().unwrap_or("");
+    let mut missing = Vec::new();
+    if !has("dimension.vanished", "clean", "no") {
+        missing.push("no dimension.vanished (clean=no) record");
+    }
+    if action.is_none_or(|a| a["fields"]["outcome"] != "ok") {
+        missing.push("no action.restart-dimension record with outcome=ok");
+    }
+    if !has("dimension.appeared", "dimension", "space") {
+        missing.push("no dimension.appeared record for space");
+    }
+    if back_ms.is_none() {
+        missing.push("space did not come back within 30 s");
+    }
+    if !verify.starts_with("ok:") {
+        missing.push("the chain does not verify");
+    }
+    let detail = format!(
+        "space back on the bus {} ms after SIGKILL; rule action {} ms after the vanishing ({}); \
+         systemd automatic restarts: {}; verify: {verify}{}",
+        back_ms.map_or("-".into(), |ms| ms.to_string()),
+        action
+            .and_then(|a| a["fields"]["since_trigger_ms"].as_str())
+            .unwrap_or("-"),
+        action
+            .and_then(|a| a["fields"]["outcome"].as_str())
+            .unwrap_or("none"),
+        value_text(&heal["systemd_restarts"]),
+        if missing.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", missing.join("; "))
+        }
+    );
+    Some(Check {
+        name: "event: a killed dimension is restarted by its rule and recorded".into(),
+        ok: missing.is_empty(),
+        detail,
+    })
+}
+
 fn value_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -407,6 +467,35 @@ mod tests {
 
         // An image without qsh reports no prompt object, and gets no prompt checks.
         assert_eq!(evaluate(GOOD)?.checks.len(), 4);
+        Ok(())
+    }
+
+    #[test]
+    fn self_healing_needs_the_whole_incident_in_the_chain() -> Result<()> {
+        let healed = r#"{"back_ms":412,"systemd_restarts":0,"verify":"ok: 90 records (1…90) in 3 blocks (3 signed), 1 segments",
+          "records":[
+            {"seq":80,"source":"bus","kind":"dimension.vanished","fields":{"dimension":"space","clean":"no"}},
+            {"seq":81,"source":"rules","kind":"action.restart-dimension","fields":{"target":"space","outcome":"ok","since_trigger_ms":"35"}},
+            {"seq":82,"source":"bus","kind":"dimension.appeared","fields":{"dimension":"space"}}]}"#;
+        let with = |heal: &str| {
+            GOOD.replace(
+                r#""failed":[]"#,
+                &format!(r#""failed":[],"self_healing":{heal}"#),
+            )
+        };
+        let verdict = evaluate(&with(healed))?;
+        assert!(verdict.passed(), "{:?}", verdict.checks);
+        let check = verdict.checks.iter().find(|c| c.name.starts_with("event:"));
+        assert!(
+            check.is_some_and(|c| c.detail.contains("412 ms") && c.detail.contains("35 ms")),
+            "{check:?}"
+        );
+        let refused = healed.replace(r#""outcome":"ok""#, r#""outcome":"failed""#);
+        assert!(!evaluate(&with(&refused))?.passed());
+        let not_back = healed.replace(r#""back_ms":412"#, r#""back_ms":null"#);
+        assert!(!evaluate(&with(&not_back))?.passed());
+        let tampered = healed.replace("ok: 90", "FAILED (hash): record 12");
+        assert!(!evaluate(&with(&tampered))?.passed());
         Ok(())
     }
 
