@@ -21,6 +21,10 @@ use steppps_event::chain::record::encode_record;
 use steppps_event::chain::{AuditChain, ChainOptions, Entry, FsyncPolicy, verify_dir};
 use steppps_event::{Config, EventLog, FsyncSetting, Pending};
 
+// The daemon's allocator (src/main.rs), so capture is measured as the daemon runs it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn entry(i: u64) -> Entry {
     Entry {
         time_usec: 1_700_000_000_000_000 + i,
@@ -130,6 +134,9 @@ fn chain_run(
 
 fn main() {
     let only_chain = std::env::var_os("BENCH_SKIP_DBUS").is_some();
+    // BENCH_ONLY=limits|chain|capture|dbus runs one part (profiling, quick checks).
+    let only = std::env::var("BENCH_ONLY").ok();
+    let wanted = |part: &str| only.as_deref().is_none_or(|o| o == part);
     let tmp = tempfile::Builder::new()
         .prefix("qos-bench-event-")
         .tempdir_in(std::env::var_os("BENCH_DIR").unwrap_or_else(|| "/var/tmp".into()))
@@ -140,139 +147,145 @@ fn main() {
     println!("| what | events/s (wall) | per event (wall) | events per CPU-second |");
     println!("|---|---:|---:|---:|");
 
-    // Limits: hashing and appending the same bytes.
-    let mut encoded = Vec::new();
-    let hash = encode_record(&mut encoded, 1, &entry(1), &[0; 32]);
-    let payload = encoded[5..encoded.len() - 32].to_vec();
-    let n = 2_000_000u64;
-    let t = measure(|| {
-        let mut h = hash;
-        for _ in 0..n {
-            let mut d = Sha256::new();
-            d.update(&payload);
-            d.update(h);
-            h = d.finalize().into();
-        }
-        std::hint::black_box(h);
-    });
-    row(
-        &format!("limit: bare SHA-256 of a {}-byte record", payload.len()),
-        n,
-        t,
-    );
-
-    let file_path = dir.join("plain");
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&file_path)
-        .expect("file");
-    let batch: Vec<u8> = encoded.repeat(4096);
-    let n = 4_000_000u64;
-    let t = measure(|| {
-        for _ in 0..n / 4096 {
-            file.write_all(&batch).expect("write");
-        }
-    });
-    row(
-        &format!(
-            "limit: plain file append, {}-byte records, 4096 per write",
-            encoded.len()
-        ),
-        n,
-        t,
-    );
-    let n = 200_000u64;
-    let t = measure(|| {
-        for _ in 0..n / 4096 {
-            file.write_all(&batch).expect("write");
-            file.sync_data().expect("fsync");
-        }
-    });
-    row("limit: plain file append + fdatasync per 4096", n, t);
-    let n = 300u64;
-    let t = measure(|| {
-        for _ in 0..n {
-            file.write_all(&encoded).expect("write");
-            file.sync_data().expect("fsync");
-        }
-    });
-    row("limit: plain file append + fdatasync per record", n, t);
-    drop(file);
-
-    // The chain.
-    let chain_dir = dir.join("chain");
-    let n = 2_000_000;
-    let t = chain_run(&chain_dir, n, 4096, FsyncPolicy::Never, false);
-    row("chain append, batched 4096, no fsync", n, t);
-    let t = chain_run(&chain_dir, n, 4096, FsyncPolicy::Never, true);
-    row("chain append, batched 4096, no fsync, signed blocks", n, t);
-    let t = chain_run(&chain_dir, n, 4096, FsyncPolicy::EveryCommit, true);
-    row("chain append, batched 4096, fsync per batch, signed", n, t);
-    let mut report = None;
-    let t = measure(|| report = Some(verify_dir(&chain_dir, None).expect("verify")));
-    let report = report.expect("report");
-    assert!(report.ok, "{:?}", report.problem);
-    row(
-        "Verify (hashes, Merkle roots, signatures)",
-        report.records,
-        t,
-    );
-    let n = 100_000;
-    let t = chain_run(&chain_dir, n, 1, FsyncPolicy::Never, false);
-    row("chain append, unbatched (commit per event), no fsync", n, t);
-    let n = 300;
-    let t = chain_run(&chain_dir, n, 1, FsyncPolicy::EveryCommit, true);
-    row("chain append, unbatched, fsync per event, signed", n, t);
-
-    // Capture in-process: offer → queue → writer thread → chain → committed.
-    for (label, fsync) in [
-        ("no fsync", FsyncSetting::None),
-        ("fsync per batch", FsyncSetting::Batch),
-    ] {
-        let state = dir.join(format!("capture-{label}"));
-        let config = Config {
-            fsync,
-            rules_dirs: Vec::new(),
-            ..Config::default()
-        };
-        let (log, channels) = EventLog::open(config, &state).expect("event log");
-        let (queue, committed_tx, actions_tx) =
-            (channels.queue, channels.committed_tx, channels.actions_tx);
-        // Nobody listens for Captured here: drain it so nothing is shed for that.
-        let mut committed = channels.committed;
-        let drain = std::thread::spawn(move || while committed.blocking_recv().is_some() {});
-        let writer = {
-            let log = log.clone();
-            std::thread::spawn(move || log.run_writer(queue, committed_tx, actions_tx))
-        };
-        let n = 1_000_000u64;
-        let entries: Vec<Entry> = (0..1024).map(entry).collect();
+    if wanted("limits") {
+        // Limits: hashing and appending the same bytes.
+        let mut encoded = Vec::new();
+        let hash = encode_record(&mut encoded, 1, &entry(1), &[0; 32]);
+        let payload = encoded[5..encoded.len() - 32].to_vec();
+        let n = 2_000_000u64;
         let t = measure(|| {
-            for i in 0..n {
-                // The waiting form (as Emit and the journal use): a full queue slows the
-                // producer instead of shedding.
-                log.queue_blocking(Pending::new(entries[(i % 1024) as usize].clone()))
-                    .expect("queue");
+            let mut h = hash;
+            for _ in 0..n {
+                let mut d = Sha256::new();
+                d.update(&payload);
+                d.update(h);
+                h = d.finalize().into();
             }
-            while log.stats().head_seq < n {
-                std::thread::sleep(Duration::from_micros(200));
-            }
+            std::hint::black_box(h);
         });
         row(
-            &format!("capture in-process (queue → writer → chain), {label}"),
+            &format!("limit: bare SHA-256 of a {}-byte record", payload.len()),
             n,
             t,
         );
-        let shed: u64 = log.stats().shed.values().sum();
-        if shed > 0 {
-            println!("|   (shed during the run: {shed}) | | |");
-        }
-        // The writer and drain threads end with the process.
-        drop((writer, drain));
+
+        let file_path = dir.join("plain");
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&file_path)
+            .expect("file");
+        let batch: Vec<u8> = encoded.repeat(4096);
+        let n = 4_000_000u64;
+        let t = measure(|| {
+            for _ in 0..n / 4096 {
+                file.write_all(&batch).expect("write");
+            }
+        });
+        row(
+            &format!(
+                "limit: plain file append, {}-byte records, 4096 per write",
+                encoded.len()
+            ),
+            n,
+            t,
+        );
+        let n = 200_000u64;
+        let t = measure(|| {
+            for _ in 0..n / 4096 {
+                file.write_all(&batch).expect("write");
+                file.sync_data().expect("fsync");
+            }
+        });
+        row("limit: plain file append + fdatasync per 4096", n, t);
+        let n = 300u64;
+        let t = measure(|| {
+            for _ in 0..n {
+                file.write_all(&encoded).expect("write");
+                file.sync_data().expect("fsync");
+            }
+        });
+        row("limit: plain file append + fdatasync per record", n, t);
+        drop(file);
     }
 
-    if only_chain {
+    if wanted("chain") {
+        // The chain.
+        let chain_dir = dir.join("chain");
+        let n = 2_000_000;
+        let t = chain_run(&chain_dir, n, 4096, FsyncPolicy::Never, false);
+        row("chain append, batched 4096, no fsync", n, t);
+        let t = chain_run(&chain_dir, n, 4096, FsyncPolicy::Never, true);
+        row("chain append, batched 4096, no fsync, signed blocks", n, t);
+        let t = chain_run(&chain_dir, n, 4096, FsyncPolicy::EveryCommit, true);
+        row("chain append, batched 4096, fsync per batch, signed", n, t);
+        let mut report = None;
+        let t = measure(|| report = Some(verify_dir(&chain_dir, None).expect("verify")));
+        let report = report.expect("report");
+        assert!(report.ok, "{:?}", report.problem);
+        row(
+            "Verify (hashes, Merkle roots, signatures)",
+            report.records,
+            t,
+        );
+        let n = 100_000;
+        let t = chain_run(&chain_dir, n, 1, FsyncPolicy::Never, false);
+        row("chain append, unbatched (commit per event), no fsync", n, t);
+        let n = 300;
+        let t = chain_run(&chain_dir, n, 1, FsyncPolicy::EveryCommit, true);
+        row("chain append, unbatched, fsync per event, signed", n, t);
+    }
+
+    if wanted("capture") {
+        // Capture in-process: offer → queue → writer thread → chain → committed.
+        for (label, fsync) in [
+            ("no fsync", FsyncSetting::None),
+            ("fsync per batch", FsyncSetting::Batch),
+        ] {
+            let state = dir.join(format!("capture-{label}"));
+            let config = Config {
+                fsync,
+                rules_dirs: Vec::new(),
+                ..Config::default()
+            };
+            let (log, channels) = EventLog::open(config, &state).expect("event log");
+            let (queue, committed_tx, actions_tx) =
+                (channels.queue, channels.committed_tx, channels.actions_tx);
+            // Nobody listens for Captured here: drain it so nothing is shed for that.
+            let mut committed = channels.committed;
+            let drain = std::thread::spawn(move || while committed.blocking_recv().is_some() {});
+            let writer = {
+                let log = log.clone();
+                std::thread::spawn(move || log.run_writer(queue, committed_tx, actions_tx))
+            };
+            let n = 1_000_000u64;
+            let entries: Vec<Entry> = (0..1024).map(entry).collect();
+            let t = measure(|| {
+                for i in 0..n {
+                    // The waiting form (as Emit and the journal use): a full queue slows the
+                    // producer instead of shedding.
+                    log.queue_blocking(Pending::new(entries[(i % 1024) as usize].clone()))
+                        .expect("queue");
+                }
+                while log.stats().head_seq < n {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            });
+            row(
+                &format!("capture in-process (queue → writer → chain), {label}"),
+                n,
+                t,
+            );
+            let shed: u64 = log.stats().shed.values().sum();
+            if shed > 0 {
+                println!("|   (shed during the run: {shed}) | | |");
+            }
+            // The writer and drain threads end with the process.
+            drop((writer, drain));
+        }
+    }
+
+    if only_chain || !wanted("dbus") {
         return;
     }
     // Emit over D-Bus.
