@@ -28,12 +28,25 @@ pub struct Cli {
     )]
     pub bus: Option<String>,
 
-    /// Seconds to wait for a daemon's answer
-    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 10.0)]
-    pub timeout: f64,
+    /// Seconds to wait for a daemon's answer [default: 10; 120 for `prompt`, whose first
+    /// request after boot loads the language model]
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// `--timeout`, or the command's default.
+    pub fn timeout(&self) -> f64 {
+        self.timeout.unwrap_or(match self.command {
+            // Loading all-MiniLM-L6-v2 and the catalog takes seconds on hardware and minutes
+            // under emulation; later requests take milliseconds.
+            Command::Prompt(_) => 120.0,
+            _ => 10.0,
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,4 +121,29 @@ pub enum Generate {
     Man,
     /// Completions for a shell
     Completions { shell: Shell },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeout(args: &[&str]) -> f64 {
+        let cli = Cli::try_parse_from(std::iter::once("qos-ctl").chain(args.iter().copied()));
+        cli.map(|c| c.timeout()).unwrap_or(f64::NAN)
+    }
+
+    #[test]
+    fn prompt_waits_for_the_model_to_load_unless_told_otherwise() {
+        assert_eq!(timeout(&["status"]), 10.0);
+        assert_eq!(timeout(&["prompt", "translate", "list files"]), 120.0);
+        assert_eq!(
+            timeout(&["--timeout", "5", "prompt", "translate", "x"]),
+            5.0
+        );
+        assert_eq!(
+            timeout(&["prompt", "translate", "x", "--timeout", "2.5"]),
+            2.5
+        );
+        assert_eq!(timeout(&["--timeout", "30", "status"]), 30.0);
+    }
 }

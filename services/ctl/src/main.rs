@@ -54,7 +54,7 @@ async fn run(cli: &Cli) -> Result<u8, Failure> {
     {
         return offline;
     }
-    let client = Client::connect(cli.bus.as_deref(), cli.timeout).await?;
+    let client = Client::connect(cli.bus.as_deref(), cli.timeout()).await?;
     match &cli.command {
         Command::Status => commands::status::status(&client, cli.json).await,
         Command::Dimensions => commands::status::dimensions(&client, cli.json).await,
