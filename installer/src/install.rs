@@ -7,11 +7,13 @@
 //! (logs, the autologin user's files) stay behind.
 
 use std::fmt::Write as _;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
+use crate::copy::{ProgressLine, copy_with_progress};
 use crate::plan::Plan;
 
 /// Where the live system's read-only image is mounted.
@@ -58,6 +60,37 @@ fn run(log: &mut Log, cmd: &mut Command) -> Result<String> {
         bail!("{shown} failed ({}): {}", out.status, stderr.trim());
     }
     Ok(stdout)
+}
+
+/// `cp --archive` of the live system with a progress bar (a line every 10 % when stderr is
+/// not a terminal: the journal of a unit, a pipe).
+fn copy_system(log: &mut Log, entries: &[PathBuf], target: &Path) -> Result<u64> {
+    let shown = format!(
+        "cp --archive --one-file-system --sparse=always --verbose {} {}",
+        entries
+            .iter()
+            .map(|e| e.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        target.display()
+    );
+    log.say(&format!("  $ {shown}"));
+    let terminal = !log.quiet && std::io::stderr().is_terminal();
+    let mut line = ProgressLine::new(terminal);
+    let quiet = log.quiet;
+    let copied = copy_with_progress(entries, target, |copied, total| {
+        if let Some(text) = line.update(copied, total) {
+            if terminal {
+                eprint!("{text}");
+            } else if !quiet {
+                eprintln!("{text}");
+            }
+        }
+    });
+    if terminal {
+        eprintln!();
+    }
+    copied
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
@@ -196,13 +229,8 @@ fn steps(plan: &Plan, opts: &Options, log: &mut Log, target: &Path) -> Result<()
         .filter(|p| p.file_name().is_some_and(|n| n != "boot" && n != "home"))
         .collect();
     entries.sort();
-    run(
-        log,
-        Command::new("cp")
-            .args(["--archive", "--one-file-system", "--sparse=always"])
-            .args(&entries)
-            .arg(target),
-    )?;
+    let copied = copy_system(log, &entries, target)?;
+    log.say(&format!("  copied {copied} entries"));
     if opts.source.join("home").is_dir() {
         run(
             log,
