@@ -897,17 +897,25 @@ impl Engine {
 
     /// Runs an instance's ready tokens until each waits.
     fn run_instance(&mut self, id: u64, step: &mut Step) {
-        let Some(inst) = self.instances.get_mut(&id) else {
-            return;
-        };
-        let Some(process) = self
+        self.with_exec(id, step, |exec| exec.run());
+    }
+
+    /// Runs `f` on an executor of instance `id` within `step`; `None` when the instance or
+    /// its process definition is gone.
+    fn with_exec<R>(
+        &mut self,
+        id: u64,
+        step: &mut Step,
+        f: impl FnOnce(&mut Exec<'_>) -> R,
+    ) -> Option<R> {
+        let inst = self.instances.get_mut(&id)?;
+        let process = self
             .definitions
-            .get(&inst.key)
-            .and_then(|v| v.iter().find(|d| d.version == inst.version))
-            .map(|d| d.process.clone())
-        else {
-            return;
-        };
+            .get(&inst.key)?
+            .iter()
+            .find(|d| d.version == inst.version)?
+            .process
+            .clone();
         let mut exec = Exec {
             p: &process,
             inst,
@@ -918,7 +926,7 @@ impl Engine {
             ready: VecDeque::new(),
             events: &mut self.events,
         };
-        exec.run();
+        Some(f(&mut exec))
     }
 
     /// Processes cross-instance effects, then commits.
@@ -979,44 +987,32 @@ impl Engine {
                 token,
                 vars,
             } => {
-                let process = self
-                    .instances
-                    .get(&parent)
-                    .and_then(|i| self.process_of(&i.key, i.version));
-                if let (Some(inst), Some(p)) = (self.instances.get_mut(&parent), process) {
-                    let waiting = inst
+                self.with_exec(parent, step, |exec| {
+                    let waiting = exec
+                        .inst
                         .tokens
                         .get(&token)
                         .is_some_and(|t| matches!(t.wait, Wait::Call(_)));
-                    if waiting && inst.state == InstanceState::Active {
-                        let mut exec = Exec {
-                            p: &p,
-                            inst,
-                            idx: &mut self.idx,
-                            step,
-                            cfg: &self.cfg,
-                            next_id: &mut self.next_id,
-                            ready: VecDeque::new(),
-                            events: &mut self.events,
-                        };
-                        let node = exec.inst.tokens.get(&token).map_or(0, |t| t.node);
-                        let result = if exec.p.nodes[node].outputs.is_empty() {
-                            vars
-                        } else {
-                            let ctx = Value::Object(vars);
-                            match exec.eval_mappings(&exec.p.nodes[node].outputs, &ctx) {
-                                Ok(v) => v,
-                                Err(e) => {
-                                    exec.incident(token, None, e);
-                                    exec.run();
-                                    return;
-                                }
-                            }
-                        };
-                        exec.complete_activity(token, Some(result));
-                        exec.run();
+                    if !waiting || exec.inst.state != InstanceState::Active {
+                        return;
                     }
-                }
+                    let node = exec.inst.tokens.get(&token).map_or(0, |t| t.node);
+                    let result = if exec.p.nodes[node].outputs.is_empty() {
+                        vars
+                    } else {
+                        let ctx = Value::Object(vars);
+                        match exec.eval_mappings(&exec.p.nodes[node].outputs, &ctx) {
+                            Ok(v) => v,
+                            Err(e) => {
+                                exec.incident(token, None, e);
+                                exec.run();
+                                return;
+                            }
+                        }
+                    };
+                    exec.complete_activity(token, Some(result));
+                    exec.run();
+                });
             }
             Effect::ChildError {
                 parent,
@@ -1024,23 +1020,10 @@ impl Engine {
                 code,
                 message,
             } => {
-                let process = self
-                    .instances
-                    .get(&parent)
-                    .and_then(|i| self.process_of(&i.key, i.version));
-                if let (Some(inst), Some(p)) = (self.instances.get_mut(&parent), process)
-                    && inst.state == InstanceState::Active
-                {
-                    let mut exec = Exec {
-                        p: &p,
-                        inst,
-                        idx: &mut self.idx,
-                        step,
-                        cfg: &self.cfg,
-                        next_id: &mut self.next_id,
-                        ready: VecDeque::new(),
-                        events: &mut self.events,
-                    };
+                self.with_exec(parent, step, |exec| {
+                    if exec.inst.state != InstanceState::Active {
+                        return;
+                    }
                     if let Some(t) = exec.inst.tokens.get_mut(&token) {
                         // The child is over; nothing to cancel there.
                         t.wait = Wait::Ready;
@@ -1048,7 +1031,7 @@ impl Engine {
                         exec.throw_error(token, Some(node), &code, &message);
                     }
                     exec.run();
-                }
+                });
             }
             Effect::CancelInstance(id) => {
                 let _ = self.cancel_in_step(id, InstanceState::Cancelled, step);
@@ -1073,23 +1056,7 @@ impl Engine {
     }
 
     fn token_incident(&mut self, instance: u64, token: u64, message: String, step: &mut Step) {
-        let process = self
-            .instances
-            .get(&instance)
-            .and_then(|i| self.process_of(&i.key, i.version));
-        if let (Some(inst), Some(p)) = (self.instances.get_mut(&instance), process) {
-            let mut exec = Exec {
-                p: &p,
-                inst,
-                idx: &mut self.idx,
-                step,
-                cfg: &self.cfg,
-                next_id: &mut self.next_id,
-                ready: VecDeque::new(),
-                events: &mut self.events,
-            };
-            exec.incident(token, None, message);
-        }
+        self.with_exec(instance, step, |exec| exec.incident(token, None, message));
     }
 
     fn commit(&mut self, step: Step) -> Result<()> {
@@ -1147,13 +1114,9 @@ impl Engine {
     }
 
     fn cancel_in_step(&mut self, id: u64, state: InstanceState, step: &mut Step) -> Result<()> {
-        let process = self
-            .instances
-            .get(&id)
-            .and_then(|i| self.process_of(&i.key, i.version));
         let inst = self
             .instances
-            .get_mut(&id)
+            .get(&id)
             .ok_or_else(|| EngineError::NotFound(format!("no instance {id}")))?;
         if inst.state != InstanceState::Active {
             return Err(EngineError::Conflict(format!(
@@ -1161,23 +1124,10 @@ impl Engine {
                 inst.state.as_str()
             )));
         }
-        let Some(p) = process else {
-            return Err(EngineError::NotFound(format!(
-                "the definition of instance {id} is gone"
-            )));
-        };
-        let mut exec = Exec {
-            p: &p,
-            inst,
-            idx: &mut self.idx,
-            step,
-            cfg: &self.cfg,
-            next_id: &mut self.next_id,
-            ready: VecDeque::new(),
-            events: &mut self.events,
-        };
-        exec.end_instance(state, "cancelled");
-        Ok(())
+        self.with_exec(id, step, |exec| exec.end_instance(state, "cancelled"))
+            .ok_or_else(|| {
+                EngineError::NotFound(format!("the definition of instance {id} is gone"))
+            })
     }
 
     pub fn list_instances(&self, key: &str, state: &str) -> Vec<InstanceView> {
@@ -1510,7 +1460,7 @@ impl Engine {
         need_lock: bool,
         f: impl FnOnce(&mut Exec<'_>, u64, u64) -> Result<()>,
     ) -> Result<()> {
-        let (inst_id, p) = self.task_location(task)?;
+        let (inst_id, _) = self.task_location(task)?;
         let mut step = Step {
             now: now_ms,
             ..Step::default()
@@ -1518,7 +1468,7 @@ impl Engine {
         {
             let inst = self
                 .instances
-                .get_mut(&inst_id)
+                .get(&inst_id)
                 .ok_or_else(|| EngineError::NotFound(format!("no task {task}")))?;
             let t = inst
                 .tasks
@@ -1538,18 +1488,12 @@ impl Engine {
                 )));
             }
             let tid = t.token;
-            let mut exec = Exec {
-                p: &p,
-                inst,
-                idx: &mut self.idx,
-                step: &mut step,
-                cfg: &self.cfg,
-                next_id: &mut self.next_id,
-                ready: VecDeque::new(),
-                events: &mut self.events,
-            };
-            f(&mut exec, tid, task)?;
-            exec.run();
+            self.with_exec(inst_id, &mut step, |exec| -> Result<()> {
+                f(exec, tid, task)?;
+                exec.run();
+                Ok(())
+            })
+            .ok_or_else(|| EngineError::NotFound(format!("no task {task}")))??;
         }
         self.finish_step(step)
     }
@@ -1698,27 +1642,17 @@ impl Engine {
                     .is_some_and(|s| s.key.as_deref().is_none_or(|k| k == key))
             })
         });
-        if let Some((inst_id, sub)) = found {
-            let process = self
-                .instances
-                .get(&inst_id)
-                .and_then(|i| self.process_of(&i.key, i.version));
-            if let (Some(inst), Some(p)) = (self.instances.get_mut(&inst_id), process) {
-                let mut exec = Exec {
-                    p: &p,
-                    inst,
-                    idx: &mut self.idx,
-                    step,
-                    cfg: &self.cfg,
-                    next_id: &mut self.next_id,
-                    ready: VecDeque::new(),
-                    events: &mut self.events,
-                };
+        // (An instance whose definition is gone cannot take it: the message may start one.)
+        if let Some((inst_id, sub)) = found
+            && let Some(i) = self.instances.get(&inst_id)
+            && self.process_of(&i.key, i.version).is_some()
+        {
+            self.with_exec(inst_id, step, |exec| {
                 exec.inst.vars.extend(vars);
                 exec.message_arrived(sub);
                 exec.run();
-                return Ok(inst_id);
-            }
+            });
+            return Ok(inst_id);
         }
         // No one waits: a process with this message start event starts.
         let starter = self
@@ -1772,24 +1706,10 @@ impl Engine {
                         now: now_ms,
                         ..Step::default()
                     };
-                    let process = self
-                        .instances
-                        .get(&inst)
-                        .and_then(|i| self.process_of(&i.key, i.version));
-                    if let (Some(i), Some(p)) = (self.instances.get_mut(&inst), process) {
-                        let mut exec = Exec {
-                            p: &p,
-                            inst: i,
-                            idx: &mut self.idx,
-                            step: &mut step,
-                            cfg: &self.cfg,
-                            next_id: &mut self.next_id,
-                            ready: VecDeque::new(),
-                            events: &mut self.events,
-                        };
+                    self.with_exec(inst, &mut step, |exec| {
                         exec.timer_fired(id);
                         exec.run();
-                    }
+                    });
                     self.finish_step(step)?;
                 }
                 TimerOwner::Start => {
@@ -1918,31 +1838,15 @@ impl Engine {
             .incident_owner
             .get(&id)
             .ok_or_else(|| EngineError::NotFound(format!("no open incident {id}")))?;
-        let process = self
-            .instances
-            .get(&inst_id)
-            .and_then(|i| self.process_of(&i.key, i.version));
-        let (Some(inst), Some(p)) = (self.instances.get_mut(&inst_id), process) else {
-            return Err(EngineError::NotFound(format!("no open incident {id}")));
-        };
         let mut step = Step {
             now: now_ms,
             ..Step::default()
         };
-        {
-            let mut exec = Exec {
-                p: &p,
-                inst,
-                idx: &mut self.idx,
-                step: &mut step,
-                cfg: &self.cfg,
-                next_id: &mut self.next_id,
-                ready: VecDeque::new(),
-                events: &mut self.events,
-            };
+        self.with_exec(inst_id, &mut step, |exec| {
             exec.resolve(id, retries.max(1));
             exec.run();
-        }
+        })
+        .ok_or_else(|| EngineError::NotFound(format!("no open incident {id}")))?;
         self.finish_step(step)
     }
 
