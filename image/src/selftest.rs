@@ -100,6 +100,7 @@ pub fn evaluate(json: &str) -> Result<Verdict> {
 
     checks.extend(prompt_checks(&result["prompt"]));
     checks.extend(classify_check(&result["classify"]));
+    checks.extend(exec_classify_check(&result["exec_classify"]));
     checks.extend(self_healing_check(&result["self_healing"]));
 
     let failed: Vec<&str> = result["failed"]
@@ -277,6 +278,28 @@ fn classify_check(classify: &Value) -> Option<Check> {
             "qos-ctl time classify exit {exit} ({}); cgroup {cgroup}",
             classify["output"].as_str().unwrap_or("").trim()
         ),
+    })
+}
+
+/// A program that a `time.toml` exe rule names (test profile: /run/qos-class-probe → hybrid)
+/// is moved into its class's slice by the time dimension on its own, from the exec
+/// notification, and the time dimension says it works at exec time. No check for a guest
+/// that does not report it.
+fn exec_classify_check(exec: &Value) -> Option<Check> {
+    if !exec.is_object() {
+        return None;
+    }
+    let cgroup = exec["cgroup"].as_str().unwrap_or("");
+    let health = exec["health"].as_str().unwrap_or("");
+    let placed = cgroup.contains("/quantumos.slice/quantumos-hybrid.slice/");
+    let at_exec = health.contains("at exec time");
+    let when = exec["ms"]
+        .as_u64()
+        .map_or("not within 10 s".to_string(), |ms| format!("after {ms} ms"));
+    Some(Check {
+        name: "time: an exe rule places a new program at exec time".into(),
+        ok: placed && at_exec,
+        detail: format!("cgroup {cgroup} ({when}); time dimension: {health}"),
     })
 }
 
@@ -467,6 +490,40 @@ mod tests {
 
         // An image without qsh reports no prompt object, and gets no prompt checks.
         assert_eq!(evaluate(GOOD)?.checks.len(), 4);
+        Ok(())
+    }
+
+    #[test]
+    fn exec_time_classes_need_the_slice_and_the_exec_source() -> Result<()> {
+        let with = |exec: &str| {
+            GOOD.replace(
+                r#""failed":[]"#,
+                &format!(r#""failed":[],"exec_classify":{exec}"#),
+            )
+        };
+        let placed = r#"{"cgroup":"/quantumos.slice/quantumos-hybrid.slice/quantumos-hybrid-77.scope","ms":180,
+            "health":"3 timers; process classes applied at exec time (from the steppps kernel module); simulator limit 28 qubits on this machine"}"#;
+        let verdict = evaluate(&with(placed))?;
+        assert!(verdict.passed(), "{:?}", verdict.checks);
+        let check = verdict.checks.iter().find(|c| c.name.contains("exec time"));
+        assert!(
+            check.is_some_and(|c| c.detail.contains("180 ms")),
+            "{check:?}"
+        );
+        // Left where it started.
+        let unplaced = placed
+            .replace(
+                "/quantumos.slice/quantumos-hybrid.slice/quantumos-hybrid-77.scope",
+                "/system.slice/qos-selftest.service",
+            )
+            .replace(r#""ms":180"#, r#""ms":null"#);
+        assert!(!evaluate(&with(&unplaced))?.passed());
+        // Placed, but by the /proc scan: exec notifications did not work.
+        let scanned = placed.replace(
+            "at exec time (from the steppps kernel module)",
+            "by scanning /proc every 5 s",
+        );
+        assert!(!evaluate(&with(&scanned))?.passed());
         Ok(())
     }
 

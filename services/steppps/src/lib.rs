@@ -13,6 +13,7 @@ pub mod auth;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod exec_watch;
 pub mod logging;
 pub mod notify;
 pub mod process_events;

@@ -2,6 +2,7 @@
 //! over D-Bus, and applies process classes through systemd. Nothing else.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use steppps::api::TIME;
 use steppps::api::systemd::{Systemd1ManagerProxy, systemd_booted};
 use steppps::api::time::{ClassInfo, QuantumDecision, TimerInfo};
 use steppps::auth::authorize;
+use steppps::exec_watch::{ExecEvent, ExecWatch};
 use tracing::{info, warn};
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
@@ -296,9 +298,16 @@ async fn call(connection: &Connection, action: &Action) -> Result<(), String> {
     }
 }
 
-/// Applies unit weights at start and classifies processes matching exe rules, every
-/// `scan_interval`. Without systemd it says so once, in Health, and stops.
-pub async fn run_classes(time: Arc<Time>, connection: Connection, scan_interval: Duration) {
+/// Applies unit weights at start, places the running processes that exe rules match, then
+/// each newly executed program as it starts: from the steppps module's `device`, else the
+/// proc connector ([`ExecWatch`]), else by scanning /proc every `scan_interval`. Health says
+/// which. Without systemd it says so once, in Health, and stops.
+pub async fn run_classes(
+    time: Arc<Time>,
+    connection: Connection,
+    scan_interval: Duration,
+    device: PathBuf,
+) {
     if !systemd_booted() {
         time.set_classes_note(Some(
             "process classes inactive: systemd is not PID 1".into(),
@@ -316,20 +325,88 @@ pub async fn run_classes(time: Arc<Time>, connection: Connection, scan_interval:
             warn!("{e}");
         }
     }
-    // A pid is tried once: a process that systemd refused to move is not retried forever.
-    let mut tried: HashSet<u32> = HashSet::new();
+    let mut placer = Placer {
+        time: time.clone(),
+        connection,
+        tried: HashSet::new(),
+    };
+    placer.scan().await;
+    let why_scanning = match ExecWatch::open(&device) {
+        Ok(mut watch) => {
+            let source = watch.source();
+            info!("classifying processes at exec time, from {source}");
+            time.set_classes_note(Some(format!(
+                "process classes applied at exec time (from {source})"
+            )));
+            loop {
+                match watch.next().await {
+                    Ok(events) => placer.handle(events).await,
+                    Err(e) => break format!("{source} failed: {e}"),
+                }
+            }
+        }
+        Err(e) => e,
+    };
+    warn!("scanning /proc every {scan_interval:?} for processes to classify: {why_scanning}");
+    time.set_classes_note(Some(format!(
+        "process classes applied by scanning /proc every {} s (no exec notifications: \
+         {why_scanning})",
+        scan_interval.as_secs_f64()
+    )));
     let mut tick = tokio::time::interval(scan_interval);
     loop {
         tick.tick().await;
-        let proc_root = time.proc_root.clone();
-        let matched = classes::match_processes(&proc_root, &time.rules);
-        tried.retain(|pid| classes::process_exists(&proc_root, *pid));
+        placer.scan().await;
+    }
+}
+
+/// Places processes that exe rules match, each pid at most once per program it runs (a
+/// process systemd refused to move is not retried on every scan).
+struct Placer {
+    time: Arc<Time>,
+    connection: Connection,
+    tried: HashSet<u32>,
+}
+
+impl Placer {
+    /// Looks at every running process.
+    async fn scan(&mut self) {
+        let proc_root = self.time.proc_root.clone();
+        let matched = classes::match_processes(&proc_root, &self.time.rules);
+        self.tried
+            .retain(|pid| classes::process_exists(&proc_root, *pid));
         for (pid, class) in matched {
-            if tried.insert(pid)
-                && let Err(e) = place_process(&connection, pid, class).await
-            {
-                warn!("{e}");
+            self.place(pid, class).await;
+        }
+    }
+
+    async fn handle(&mut self, events: Vec<ExecEvent>) {
+        for event in events {
+            match event {
+                ExecEvent::Exec { pid, .. } => {
+                    // A new program: a new decision, whatever the pid ran before.
+                    self.tried.remove(&pid);
+                    let class = classes::match_process(&self.time.proc_root, &self.time.rules, pid);
+                    if let Some(class) = class {
+                        self.place(pid, class).await;
+                    }
+                }
+                ExecEvent::Missed { count } => {
+                    warn!(
+                        count,
+                        "exec notifications were lost; looking at every process"
+                    );
+                    self.scan().await;
+                }
             }
+        }
+    }
+
+    async fn place(&mut self, pid: u32, class: ProcessClass) {
+        if self.tried.insert(pid)
+            && let Err(e) = place_process(&self.connection, pid, class).await
+        {
+            warn!("{e}");
         }
     }
 }

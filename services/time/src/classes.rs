@@ -185,14 +185,7 @@ pub fn executable(proc_root: &Path, pid: u32) -> Option<String> {
 
 /// Processes that exe rules put in a class, skipping those already in a QuantumOS slice.
 pub fn match_processes(proc_root: &Path, rules: &[Rule]) -> Vec<(u32, ProcessClass)> {
-    let exe_rules: Vec<(&glob::Pattern, ProcessClass)> = rules
-        .iter()
-        .filter_map(|r| match r {
-            Rule::Exe(p, c) => Some((p, *c)),
-            Rule::Unit(..) => None,
-        })
-        .collect();
-    if exe_rules.is_empty() {
+    if !rules.iter().any(|r| matches!(r, Rule::Exe(..))) {
         return Vec::new();
     }
     let Ok(entries) = fs::read_dir(proc_root) else {
@@ -200,15 +193,20 @@ pub fn match_processes(proc_root: &Path, rules: &[Rule]) -> Vec<(u32, ProcessCla
     };
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| !in_quantumos_slice(proc_root, *pid))
-        .filter_map(|pid| {
-            let exe = executable(proc_root, pid)?;
-            exe_rules
-                .iter()
-                .find(|(p, _)| p.matches(&exe))
-                .map(|(_, c)| (pid, *c))
-        })
+        .filter_map(|pid| Some((pid, match_process(proc_root, rules, pid)?)))
         .collect()
+}
+
+/// The class the first matching exe rule gives process `pid`, unless it is already in a
+/// QuantumOS slice or gone.
+pub fn match_process(proc_root: &Path, rules: &[Rule], pid: u32) -> Option<ProcessClass> {
+    let mut exe_rules = rules.iter().filter_map(|r| match r {
+        Rule::Exe(p, c) => Some((p, *c)),
+        Rule::Unit(..) => None,
+    });
+    let exe = executable(proc_root, pid)?;
+    let class = exe_rules.find(|(p, _)| p.matches(&exe)).map(|(_, c)| c)?;
+    (!in_quantumos_slice(proc_root, pid)).then_some(class)
 }
 
 fn in_quantumos_slice(proc_root: &Path, pid: u32) -> bool {
@@ -360,6 +358,45 @@ mod tests {
             matched.contains(&(me, ProcessClass::Framework)),
             "{matched:?}"
         );
+        // One pid, as an exec notification asks: the first matching rule wins; a process
+        // that is gone or matches nothing gets no class.
+        let first_wins = vec![
+            Rule::Exe(
+                glob::Pattern::new("/nowhere/*").unwrap(),
+                ProcessClass::Quantum,
+            ),
+            Rule::Exe(glob::Pattern::new("/*").unwrap(), ProcessClass::Hybrid),
+            Rule::Exe(glob::Pattern::new(&exe).unwrap(), ProcessClass::Framework),
+        ];
+        assert_eq!(
+            match_process(proc_root, &first_wins, me),
+            Some(ProcessClass::Hybrid)
+        );
+        assert_eq!(match_process(proc_root, &first_wins[..1], me), None);
+        assert_eq!(match_process(proc_root, &rules, u32::MAX - 1), None);
+    }
+
+    #[test]
+    fn a_process_already_in_a_quantumos_slice_is_left_alone() {
+        let proc_root = tempfile::tempdir().unwrap();
+        let pid_dir = proc_root.path().join("42");
+        fs::create_dir_all(&pid_dir).unwrap();
+        fs::write(pid_dir.join("cmdline"), b"/usr/bin/python3\0-c\0pass\0").unwrap();
+        let rules = vec![Rule::Exe(
+            glob::Pattern::new("/usr/bin/python3*").unwrap(),
+            ProcessClass::Hybrid,
+        )];
+        fs::write(pid_dir.join("cgroup"), "0::/system.slice/x.service\n").unwrap();
+        assert_eq!(
+            match_process(proc_root.path(), &rules, 42),
+            Some(ProcessClass::Hybrid)
+        );
+        fs::write(
+            pid_dir.join("cgroup"),
+            "0::/quantumos.slice/quantumos-quantum.slice/quantumos-quantum-42.scope\n",
+        )
+        .unwrap();
+        assert_eq!(match_process(proc_root.path(), &rules, 42), None);
     }
 
     #[test]

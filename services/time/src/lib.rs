@@ -31,7 +31,8 @@ use crate::timers::{TimerError, TimerRecord, TimerStore};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Seconds between scans of /proc for processes that `rules` classify.
+    /// Seconds between scans of /proc for processes that `rules` classify, when no exec
+    /// notifications can be read (neither the steppps module nor the proc connector).
     pub scan_interval_sec: f64,
     /// Weights per class, overriding the shipped ones: `[classes.quantum] cpu_weight = 800`.
     pub classes: BTreeMap<String, Weights>,

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
             time,
             connection,
             std::time::Duration::from_secs_f64(config.scan_interval_sec),
+            steppps::process_events::DEVICE.into(),
         ));
         daemon.run_until_stopped().await
     })
