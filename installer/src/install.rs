@@ -222,7 +222,7 @@ fn steps(plan: &Plan, opts: &Options, log: &mut Log, target: &Path) -> Result<()
         3,
         &format!("copying the system from {}", opts.source.display()),
     );
-    // /boot stays out: the ESP is mounted there and gets kernel and initrd by name below.
+    // /boot stays out: the ESP is mounted there and gets the boot loader and the UKI below.
     let mut entries: Vec<PathBuf> = std::fs::read_dir(&opts.source)
         .with_context(|| format!("cannot read {}", opts.source.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -372,7 +372,11 @@ fn tempdir_for_repart(plan: &Plan, shipped: &Path) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// systemd-boot in the ESP, the kernel and an initrd built for the disk, one boot entry.
+/// systemd-boot in the ESP and one unified kernel image (UKI) for the disk in
+/// `/EFI/Linux/`, where systemd-boot finds it without an entry file (Boot Loader
+/// Specification, type 2). The UKI holds the kernel, an initrd that mounts the Btrfs root by
+/// UUID, the command line and os-release, and is built by ukify inside the new system with
+/// its own EFI stub.
 fn boot(log: &mut Log, target: &Path, root_uuid: &str) -> Result<()> {
     let modules = target.join("usr/lib/modules");
     let kver = std::fs::read_dir(&modules)
@@ -387,8 +391,11 @@ fn boot(log: &mut Log, target: &Path, root_uuid: &str) -> Result<()> {
             .arg(format!("--root={}", target.display()))
             .args(["--esp-path=/boot", "--no-variables", "install"]),
     )?;
-    let dir = target.join("boot/quantumos").join(&kver);
-    std::fs::create_dir_all(&dir)?;
+    // The kernel and initrd are only ingredients: they live in the new system's /var/tmp
+    // while the UKI is built, and go away after.
+    let work = format!("/var/tmp/qos-install-uki.{}", std::process::id());
+    let work_dir = target.join(work.trim_start_matches('/'));
+    std::fs::create_dir_all(&work_dir)?;
     let vmlinuz = Path::new(LIVE_IMAGE)
         .join("boot")
         .join(format!("vmlinuz-{kver}"));
@@ -397,11 +404,16 @@ fn boot(log: &mut Log, target: &Path, root_uuid: &str) -> Result<()> {
     } else {
         modules.join(&kver).join("vmlinuz")
     };
-    std::fs::copy(&vmlinuz, dir.join("linux"))
+    std::fs::copy(&vmlinuz, work_dir.join("linux"))
         .with_context(|| format!("cannot copy the kernel {}", vmlinuz.display()))?;
-    // The live initrd finds a CD by label; the installed system needs one that mounts Btrfs
-    // by UUID: dracut, generic (not host-only: the disk may move to another machine).
-    let initrd = format!("/boot/quantumos/{kver}/initrd");
+    let uki = format!("/boot/EFI/Linux/quantumos-{kver}.efi");
+    std::fs::create_dir_all(target.join("boot/EFI/Linux"))?;
+    // systemd.firstboot=off: hostname, locale, timezone and users are set already; a first
+    // boot (new machine-id) must not stop at a prompt.
+    let cmdline = format!(
+        "root=UUID={root_uuid} rootflags=subvol=@ rw quiet console=tty0 console=ttyS0 \
+         systemd.firstboot=off"
+    );
     for fs in ["proc", "sys", "dev"] {
         run(
             log,
@@ -411,6 +423,8 @@ fn boot(log: &mut Log, target: &Path, root_uuid: &str) -> Result<()> {
                 .arg(target.join(fs)),
         )?;
     }
+    // The live initrd finds a CD by label; the installed system needs one that mounts Btrfs
+    // by UUID: dracut, generic (not host-only: the disk may move to another machine).
     let built = run(
         log,
         Command::new("chroot").arg(target).args([
@@ -422,32 +436,32 @@ fn boot(log: &mut Log, target: &Path, root_uuid: &str) -> Result<()> {
             "dmsquash-live",
             "--kver",
             &kver,
-            &initrd,
+            &format!("{work}/initrd"),
         ]),
-    );
+    )
+    .and_then(|_| {
+        run(
+            log,
+            Command::new("chroot").arg(target).args([
+                "ukify",
+                "build",
+                &format!("--linux={work}/linux"),
+                &format!("--initrd={work}/initrd"),
+                &format!("--cmdline={cmdline}"),
+                "--os-release=@/usr/lib/os-release",
+                &format!("--uname={kver}"),
+                &format!("--output={uki}"),
+            ]),
+        )
+    });
     for fs in ["dev", "sys", "proc"] {
         let _ = Command::new("umount")
             .arg("--recursive")
             .arg(target.join(fs))
             .status();
     }
+    let _ = std::fs::remove_dir_all(&work_dir);
     built?;
-    let os = std::fs::read_to_string(target.join("usr/lib/os-release")).unwrap_or_default();
-    let pretty = os
-        .lines()
-        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-        .map(|v| v.trim_matches('"').to_string())
-        .unwrap_or_else(|| "QuantumOS".into());
-    // systemd.firstboot=off: hostname, locale, timezone and users are set already; a first
-    // boot (new machine-id) must not stop at a prompt.
-    write(
-        &target.join(format!("boot/loader/entries/quantumos-{kver}.conf")),
-        &format!(
-            "title      {pretty}\nversion    {kver}\nlinux      /quantumos/{kver}/linux\n\
-             initrd     /quantumos/{kver}/initrd\n\
-             options    root=UUID={root_uuid} rootflags=subvol=@ rw quiet console=tty0 console=ttyS0 systemd.firstboot=off\n"
-        ),
-    )?;
     write(
         &target.join("boot/loader/loader.conf"),
         "timeout 3\neditor no\n",

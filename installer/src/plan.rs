@@ -189,7 +189,7 @@ pub fn make(disk: Disk, settings: Settings) -> Plan {
                 " with a locked password (set one with passwd)"
             }
         ),
-        "build an initrd for the disk and install systemd-boot with a boot entry in the ESP".into(),
+        "install systemd-boot and a unified kernel image for the disk (kernel, initrd, root=UUID) in the ESP".into(),
         "keep the log in /var/log/qos-install.log on the installed system".into(),
     ];
     Plan {
