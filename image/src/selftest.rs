@@ -251,12 +251,16 @@ fn module_checks(module: &Value, bench: &Value) -> Vec<Check> {
     );
     if bench.is_object() {
         detail.push_str(&format!(
-            "; fork+exec/s without {}, loaded {} ({}), reading {} ({})",
+            "; fork+exec/s (medians) without {}, loaded {} ({}), reading {} ({}); \
+             spread of the rounds {} / {} / {}",
             value_text(&bench["rate_per_s"]["without"]),
             value_text(&bench["rate_per_s"]["loaded"]),
             value_text(&bench["ratio"]["loaded"]),
             value_text(&bench["rate_per_s"]["reading"]),
             value_text(&bench["ratio"]["reading"]),
+            value_text(&bench["spread"]["without"]),
+            value_text(&bench["spread"]["loaded"]),
+            value_text(&bench["spread"]["reading"]),
         ));
     }
     vec![Check {
