@@ -14,12 +14,16 @@ use serde::Serialize;
 use crate::qemu::{Console, Vm};
 
 /// Typed into the guest's shell. `"-"` keeps the echo of the typed line from matching.
-const PROBE: &str = "sleep 10; w=$(systemctl show -P Wants steppps.target 2>/dev/null); r=0; \
+/// Per daemon: VmRSS and RssAnon from /proc/PID/status (readable by the live user), Pss from
+/// smaps_rollup (root's processes: through the live user's sudo).
+const PROBE: &str = "sleep 10; w=$(systemctl show -P Wants steppps.target 2>/dev/null); r=0; a=0; s=0; \
 for p in $( [ -n \"$w\" ] && systemctl show -P MainPID $w); do [ \"$p\" -gt 0 ] && \
-r=$((r + $(awk '/^VmRSS/ {print $2}' /proc/$p/status))); done; \
+r=$((r + $(awk '/^VmRSS/ {print $2}' /proc/$p/status))) && \
+a=$((a + $(awk '/^RssAnon/ {print $2}' /proc/$p/status))) && \
+s=$((s + $(sudo -n awk '/^Pss:/ {print $2}' /proc/$p/smaps_rollup 2>/dev/null || echo 0))); done; \
 echo QOS-BENCH\"-\"RESULT mu=$(systemctl show -P ActiveEnterTimestampMonotonic multi-user.target) \
 st=$(systemctl show -P ActiveEnterTimestampMonotonic steppps.target 2>/dev/null) \
-used=$(awk '/^MemTotal/ {t=$2} /^MemAvailable/ {a=$2} END {print t-a}' /proc/meminfo) rss=$r\n";
+used=$(awk '/^MemTotal/ {t=$2} /^MemAvailable/ {a=$2} END {print t-a}' /proc/meminfo) rss=$r anon=$a pss=$s\n";
 
 const RESULT: &str = "QOS-BENCH-RESULT ";
 
@@ -35,8 +39,14 @@ pub struct Sample {
     pub steppps_s: Option<f64>,
     /// MemTotal − MemAvailable, KiB, ten seconds after login.
     pub used_kib: Option<u64>,
-    /// Sum of VmRSS of the services steppps.target wants, KiB.
+    /// Sum of VmRSS of the services steppps.target wants, KiB. Most of it is page cache:
+    /// the pages of the binaries and shared libraries each daemon has mapped, counted once
+    /// per process, and not part of "used" (MemAvailable counts page cache as available).
     pub daemons_rss_kib: Option<u64>,
+    /// Sum of their anonymous resident memory (RssAnon): heap, stacks, relocated data.
+    pub daemons_anon_kib: Option<u64>,
+    /// Sum of their proportional set sizes: each shared page divided among its users.
+    pub daemons_pss_kib: Option<u64>,
 }
 
 impl Sample {
@@ -77,6 +87,8 @@ pub fn parse_result(line: &str, sample: &mut Sample) -> bool {
             "st" => sample.steppps_s = number.map(|us| us as f64 / 1e6),
             "used" => sample.used_kib = number,
             "rss" => sample.daemons_rss_kib = value.parse().ok(),
+            "anon" => sample.daemons_anon_kib = value.parse().ok(),
+            "pss" => sample.daemons_pss_kib = value.parse().ok(),
             _ => {}
         }
     }
@@ -128,7 +140,11 @@ pub struct Report {
     pub baseline: Vec<Sample>,
     pub boot_ratio: Option<f64>,
     pub console_boot_ratio: Option<f64>,
+    /// Median daemons' RSS / median used memory (the issue's goal: ≤ 0.10).
     pub daemons_share_of_used: Option<f64>,
+    /// The same with PSS and with anonymous memory in place of RSS.
+    pub daemons_pss_share_of_used: Option<f64>,
+    pub daemons_anon_share_of_used: Option<f64>,
 }
 
 pub fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
@@ -150,16 +166,21 @@ pub fn report(live: Vec<Sample>, baseline: Vec<Sample>) -> Report {
     let ready_base = median(baseline.iter().filter_map(Sample::ready_s));
     let console_live = median(live.iter().filter_map(Sample::console_ready_s));
     let console_base = median(baseline.iter().filter_map(|s| s.console_multi_user_s));
-    let rss = median(
-        live.iter()
-            .filter_map(|s| s.daemons_rss_kib.map(|v| v as f64)),
-    );
-    let used = median(live.iter().filter_map(|s| s.used_kib.map(|v| v as f64)));
+    let live_median = |field: fn(&Sample) -> Option<u64>| {
+        median(live.iter().filter_map(|s| field(s).map(|v| v as f64)))
+    };
+    let rss = live_median(|s| s.daemons_rss_kib);
+    // A guest whose sudo refused reports PSS 0: no figure rather than a wrong one.
+    let pss = live_median(|s| s.daemons_pss_kib.filter(|v| *v > 0));
+    let anon = live_median(|s| s.daemons_anon_kib);
+    let used = live_median(|s| s.used_kib);
     Report {
         runs: live.len(),
         boot_ratio: ratio(ready_live, ready_base),
         console_boot_ratio: ratio(console_live, console_base),
         daemons_share_of_used: ratio(rss, used),
+        daemons_pss_share_of_used: ratio(pss, used),
+        daemons_anon_share_of_used: ratio(anon, used),
         live,
         baseline,
     }
@@ -176,7 +197,7 @@ pub fn print(report: &Report) {
     let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
     let kib = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{:.1}", v as f64 / 1024.0));
     println!(
-        "{:<9} {:>3} {:>12} {:>12} {:>12} {:>12} {:>10} {:>12}",
+        "{:<9} {:>3} {:>12} {:>12} {:>12} {:>12} {:>10} {:>9} {:>9} {:>9}",
         "image",
         "run",
         "console m-u",
@@ -184,12 +205,14 @@ pub fn print(report: &Report) {
         "m-u (s)",
         "steppps (s)",
         "used MiB",
-        "daemons MiB"
+        "RSS MiB",
+        "PSS MiB",
+        "anon MiB"
     );
     for (name, samples) in [("live", &report.live), ("baseline", &report.baseline)] {
         for (i, s) in samples.iter().enumerate() {
             println!(
-                "{:<9} {:>3} {:>12} {:>12} {:>12} {:>12} {:>10} {:>12}",
+                "{:<9} {:>3} {:>12} {:>12} {:>12} {:>12} {:>10} {:>9} {:>9} {:>9}",
                 name,
                 i + 1,
                 show(s.console_multi_user_s),
@@ -197,7 +220,9 @@ pub fn print(report: &Report) {
                 show(s.multi_user_s),
                 show(s.steppps_s),
                 kib(s.used_kib),
-                kib(s.daemons_rss_kib)
+                kib(s.daemons_rss_kib),
+                kib(s.daemons_pss_kib),
+                kib(s.daemons_anon_kib)
             );
         }
     }
@@ -214,6 +239,11 @@ pub fn print(report: &Report) {
         "daemons' RSS / used memory (live, medians): {} (goal ≤ 0.10)",
         r(report.daemons_share_of_used)
     );
+    println!(
+        "daemons' PSS / used memory: {}; anonymous memory / used memory: {}",
+        r(report.daemons_pss_share_of_used),
+        r(report.daemons_anon_share_of_used)
+    );
 }
 
 pub fn write_json(report: &Report, path: &Path) -> Result<()> {
@@ -229,12 +259,18 @@ mod tests {
     fn the_probe_line_parses() {
         let mut s = Sample::default();
         assert!(parse_result(
-            "quantum@quantumos:~$ QOS-BENCH-RESULT mu=41000000 st=42500000 used=180000 rss=9000",
+            "quantum@quantumos:~$ QOS-BENCH-RESULT mu=41000000 st=42500000 used=180000 rss=9000 anon=1000 pss=6000",
             &mut s
         ));
         assert_eq!(s.multi_user_s, Some(41.0));
         assert_eq!(s.ready_s(), Some(42.5));
         assert_eq!(s.daemons_rss_kib, Some(9000));
+        assert_eq!(s.daemons_anon_kib, Some(1000));
+        assert_eq!(s.daemons_pss_kib, Some(6000));
+        let r = report(vec![s.clone(), s], vec![]);
+        assert_eq!(r.daemons_share_of_used, Some(0.05));
+        assert_eq!(r.daemons_pss_share_of_used, Some(6000.0 / 180000.0));
+        assert_eq!(r.daemons_anon_share_of_used, Some(1000.0 / 180000.0));
     }
 
     #[test]
