@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use nix::sys::signal::Signal;
 use steppps::api::event::{Event1Proxy, EventFilter, EventRecord};
 use steppps::api::{EVENT, MANAGER, SPACE};
-use steppps::testing::{DaemonPid, TestBus, workspace_binary};
+use steppps::testing::{DaemonPid, TestBus, wait_for_event_source, workspace_binary};
 use steppps_event::chain::Frame;
 use steppps_event::chain::record::decode_frame;
 use steppps_event::chain::segment::{HEADER_LEN, list_segments};
@@ -486,22 +486,8 @@ async fn a_dimension_killed_under_its_eye_is_restarted_through_the_manager_and_r
     fx.bus.wait_for_name(MANAGER.bus_name).await.unwrap();
     let event = fx.start().await;
     // The bus source subscribes after the name is owned: wait until it says it is on.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while event
-        .stats()
-        .await
-        .unwrap()
-        .sources
-        .get("bus")
-        .map(String::as_str)
-        != Some("on")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the bus source did not start:\n{}",
-            fx.log()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    if let Err(e) = wait_for_event_source(&event, "bus").await {
+        panic!("{e}:\n{}", fx.log());
     }
     let space = fx
         .bus

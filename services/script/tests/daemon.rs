@@ -12,7 +12,7 @@ use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 use steppps::api::script::{InstanceDetail, Script1Proxy, TaskInfo};
 use steppps::api::{MANAGER, SCRIPT, SPACE};
-use steppps::testing::{DaemonPid, TestBus, workspace_binary};
+use steppps::testing::{DaemonPid, TestBus, wait_for_event_source, workspace_binary};
 use zbus::Connection;
 
 fn fixture(name: &str) -> String {
@@ -820,22 +820,7 @@ async fn a_dead_dimension_starts_error_recovery_through_the_event_rules() {
     .unwrap();
     bus.wait_for_name(EVENT.bus_name).await.unwrap();
     let event = Event1Proxy::new(&conn).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while event
-        .stats()
-        .await
-        .unwrap()
-        .sources
-        .get("bus")
-        .map(String::as_str)
-        != Some("on")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the event bus source did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_event_source(&event, "bus").await.unwrap();
     let space = bus
         .spawn_daemon(&workspace_binary("steppps-spaced").unwrap(), &[])
         .unwrap();

@@ -248,6 +248,27 @@ impl TestBus {
     }
 }
 
+/// Waits until the event dimension reports its capture source `source` (`bus`, `journal`,
+/// …) as `on`: sources subscribe after the daemon owns its name, so a test that provokes
+/// events right after [`TestBus::wait_for_name`] could otherwise lose them.
+pub async fn wait_for_event_source(
+    event: &crate::api::event::Event1Proxy<'_>,
+    source: &str,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    loop {
+        let stats = event.stats().await?;
+        match stats.sources.get(source).map(String::as_str) {
+            Some("on") => return Ok(()),
+            state if Instant::now() > deadline => bail!(
+                "the event source `{source}` is {} after {STARTUP_TIMEOUT:?}",
+                state.unwrap_or("missing")
+            ),
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
 impl Drop for TestBus {
     fn drop(&mut self) {
         for (_, child) in &mut self.daemons {
