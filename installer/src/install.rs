@@ -134,11 +134,25 @@ pub fn install(plan: &Plan, opts: &Options) -> Result<()> {
     let target = PathBuf::from("/run/qos-install/target");
     let result = steps(plan, opts, &mut log, &target);
     // Unmount whatever is mounted, innermost first, even after a failure.
-    let _ = Command::new("umount")
-        .args(["--recursive"])
-        .arg(&target)
-        .status();
+    unmount_tree(&target);
     result
+}
+
+/// `umount --recursive`, and when something below is still busy, detach it lazily so that no
+/// mount is left behind (the kernel finishes once the last user lets go).
+fn unmount_tree(path: &Path) {
+    let unmounted = Command::new("umount")
+        .arg("--recursive")
+        .arg(path)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !unmounted {
+        let _ = Command::new("umount")
+            .args(["--recursive", "--lazy"])
+            .arg(path)
+            .status();
+    }
 }
 
 fn steps(plan: &Plan, opts: &Options, log: &mut Log, target: &Path) -> Result<()> {
@@ -422,6 +436,14 @@ fn boot(log: &mut Log, target: &Path, root_uuid: &str) -> Result<()> {
                 .arg(format!("/{fs}"))
                 .arg(target.join(fs)),
         )?;
+        // A slave: unmounting these again must not propagate back to the live system's
+        // own /sys (cgroup2 there is busy and refuses).
+        run(
+            log,
+            Command::new("mount")
+                .arg("--make-rslave")
+                .arg(target.join(fs)),
+        )?;
     }
     // The live initrd finds a CD by label; the installed system needs one that mounts Btrfs
     // by UUID: dracut, generic (not host-only: the disk may move to another machine).
@@ -455,10 +477,7 @@ fn boot(log: &mut Log, target: &Path, root_uuid: &str) -> Result<()> {
         )
     });
     for fs in ["dev", "sys", "proc"] {
-        let _ = Command::new("umount")
-            .arg("--recursive")
-            .arg(target.join(fs))
-            .status();
+        unmount_tree(&target.join(fs));
     }
     let _ = std::fs::remove_dir_all(&work_dir);
     built?;
