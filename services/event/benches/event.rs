@@ -21,9 +21,8 @@ use steppps_event::chain::record::encode_record;
 use steppps_event::chain::{AuditChain, ChainOptions, Entry, FsyncPolicy, verify_dir};
 use steppps_event::{Config, EventLog, FsyncSetting, Pending};
 
-// The daemon's allocator (src/main.rs), so capture is measured as the daemon runs it.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// No #[global_allocator]: the daemon runs on the system allocator, and so does this
+// benchmark (src/main.rs says why).
 
 fn entry(i: u64) -> Entry {
     Entry {

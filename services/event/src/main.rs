@@ -8,12 +8,11 @@ use steppps_event::bus::{EventInterface, publish_captured, send_alert};
 use steppps_event::chain::{Entry, now_usec};
 use steppps_event::{Config, EventLog, Pending, actions, sources};
 
-// Events cross threads: a source allocates them, the writer thread appends them, the
-// publisher thread frees them. glibc's malloc spent ~30 % of capture's CPU on that (arena
-// locks, consolidation); mimalloc frees cross-thread without locks.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
+// The system allocator (glibc), on purpose: mimalloc made capture ~1.5× cheaper in CPU
+// (events are allocated by a source and freed on other threads), but in the booted image the
+// daemon then kept ~12 MiB of anonymous memory after boot against ~1 MiB for every other
+// daemon (docs/benchmarks.md, event section). At the rates a machine produces, memory is
+// what a user notices.
 /// The QuantumOS event dimension: captures system events into a tamper-evident audit chain,
 /// matches correlation rules and heals (org.quantumos.Event1; see qos-ctl event).
 #[derive(Debug, Parser)]
