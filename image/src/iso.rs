@@ -45,6 +45,14 @@ pub fn assemble(inputs: &IsoInputs<'_>, dest: &Path) -> Result<()> {
     }
 }
 
+/// Sets the modification time of `path` (a file or a directory) to `epoch` seconds.
+fn set_mtime(path: &Path, epoch: u64) -> Result<()> {
+    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch);
+    fs::File::open(path)
+        .and_then(|f| f.set_modified(time))
+        .with_context(|| format!("setting the time of {}", path.display()))
+}
+
 /// `out/.quantumos-….iso.partial`: hidden, and not named like an ISO.
 pub fn partial_path(dest: &Path) -> PathBuf {
     let name = dest
@@ -108,6 +116,12 @@ fn assemble_to(inputs: &IsoInputs<'_>, partial: &Path) -> Result<()> {
         &step,
     )?;
     step.finish();
+
+    // xorriso takes each file's time from the file system: the directories and the
+    // squashfs image made just now would carry the time of the build.
+    for path in [&iso_root, &live_dir, &live_dir.join("squashfs.img")] {
+        set_mtime(path, inputs.source_date_epoch)?;
+    }
 
     let step = Step::start("Writing the hybrid ISO (xorriso)");
     run::logged(
