@@ -102,7 +102,10 @@ fn assemble_to(inputs: &IsoInputs<'_>, partial: &Path) -> Result<()> {
     )?;
     let image = efi_img.to_string_lossy().into_owned();
     run::logged(
-        Command::new("mmd").args(["-i", &image, "::/EFI", "::/EFI/BOOT"]),
+        // The directories' times too (mtools reads SOURCE_DATE_EPOCH).
+        Command::new("mmd")
+            .args(["-i", &image, "::/EFI", "::/EFI/BOOT"])
+            .env("SOURCE_DATE_EPOCH", &sde),
         &log,
         &step,
     )?;
