@@ -249,10 +249,12 @@ async fn an_external_worker_fails_twice_then_completes_with_backoff() {
     // not fetchable before its back-off (200 ms, then 400 ms) has passed.
     let mut backoffs = Vec::new();
     for attempt in 1..=2 {
+        // Taken before the call: the daemon starts the back-off while handling it, so time
+        // measured from after its reply can fall a little short of the back-off.
+        let failed_at = Instant::now();
         p.handle_failure(task.id, "card terminal offline", -1, 0)
             .await
             .unwrap();
-        let failed_at = Instant::now();
         assert!(
             p.fetch_and_lock("w", &["charge-card"], 10, 30_000)
                 .await
