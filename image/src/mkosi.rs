@@ -63,9 +63,13 @@ pub fn build(
     if use_cache {
         if let Some(cache) = package_cache() {
             // Downloads, and the system after package installation (shared by all
-            // profiles: they install the same packages).
+            // profiles: they install the same packages). That system is kept per
+            // SOURCE_DATE_EPOCH: its file times are clamped to the epoch of the build that
+            // made it, so reusing it for another commit would make that commit's image
+            // differ from a build without the cache (ci/check-reproducible).
+            let images = image_cache(&cache, ws.source_date_epoch);
             cmd.arg(format!("--package-cache-dir={}", cache.display()))
-                .arg(format!("--cache-dir={}", cache.join("images").display()))
+                .arg(format!("--cache-dir={}", images.display()))
                 .arg("--incremental=yes");
         }
     }
@@ -115,9 +119,38 @@ fn package_cache() -> Option<PathBuf> {
     Some(path)
 }
 
+/// `<cache>/images/<epoch>`, created; the caches of other epochs are removed (each is a
+/// whole system, ~800 MB).
+fn image_cache(cache: &Path, source_date_epoch: u64) -> PathBuf {
+    let images = cache.join("images");
+    let current = images.join(source_date_epoch.to_string());
+    if let Ok(entries) = std::fs::read_dir(&images) {
+        for entry in entries.flatten() {
+            if entry.path() != current {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    let _ = std::fs::create_dir_all(&current);
+    current
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_image_cache_is_kept_for_one_epoch_only() -> Result<()> {
+        let cache = tempfile::tempdir()?;
+        let old = image_cache(cache.path(), 100);
+        std::fs::write(old.join("image.raw"), b"x")?;
+        assert_eq!(image_cache(cache.path(), 100), old);
+        assert!(old.join("image.raw").exists(), "same epoch: kept");
+        let new = image_cache(cache.path(), 200);
+        assert!(new.is_dir());
+        assert!(!old.exists(), "another epoch's system is removed");
+        Ok(())
+    }
 
     #[test]
     fn output_names_differ_per_arch_and_profile() {
