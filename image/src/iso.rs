@@ -111,7 +111,8 @@ fn assemble_to(inputs: &IsoInputs<'_>, partial: &Path) -> Result<()> {
     )?;
     run::logged(
         Command::new("mcopy")
-            .args(["-m", "-i", &image])
+            // No -m: the file's time is then SOURCE_DATE_EPOCH, not the UKI's build time.
+            .args(["-i", &image])
             .arg(inputs.uki)
             .arg(format!("::/EFI/BOOT/{}", inputs.arch.efi_boot_file()))
             .env("SOURCE_DATE_EPOCH", &sde),
