@@ -325,6 +325,13 @@ pub async fn run_classes(
             warn!("{e}");
         }
     }
+    if !classes::has_exe_rules(&time.rules) {
+        // Nothing to follow: no exec notifications, no scans.
+        time.set_classes_note(Some(
+            "process classes applied through systemd (no exe rules in time.toml)".into(),
+        ));
+        return;
+    }
     let mut placer = Placer {
         time: time.clone(),
         connection,
@@ -384,11 +391,14 @@ impl Placer {
         for event in events {
             match event {
                 ExecEvent::Exec { pid, .. } => {
-                    // A new program: a new decision, whatever the pid ran before.
-                    self.tried.remove(&pid);
+                    // A new program: a new decision, whatever the pid ran before. Not
+                    // remembered in `tried`, which only scans prune: in exec mode it would
+                    // grow with every process ever placed.
                     let class = classes::match_process(&self.time.proc_root, &self.time.rules, pid);
-                    if let Some(class) = class {
-                        self.place(pid, class).await;
+                    if let Some(class) = class
+                        && let Err(e) = place_process(&self.connection, pid, class).await
+                    {
+                        warn!("{e}");
                     }
                 }
                 ExecEvent::Missed { count } => {

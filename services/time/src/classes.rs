@@ -185,7 +185,7 @@ pub fn executable(proc_root: &Path, pid: u32) -> Option<String> {
 
 /// Processes that exe rules put in a class, skipping those already in a QuantumOS slice.
 pub fn match_processes(proc_root: &Path, rules: &[Rule]) -> Vec<(u32, ProcessClass)> {
-    if !rules.iter().any(|r| matches!(r, Rule::Exe(..))) {
+    if !has_exe_rules(rules) {
         return Vec::new();
     }
     let Ok(entries) = fs::read_dir(proc_root) else {
@@ -200,13 +200,21 @@ pub fn match_processes(proc_root: &Path, rules: &[Rule]) -> Vec<(u32, ProcessCla
 /// The class the first matching exe rule gives process `pid`, unless it is already in a
 /// QuantumOS slice or gone.
 pub fn match_process(proc_root: &Path, rules: &[Rule], pid: u32) -> Option<ProcessClass> {
-    let mut exe_rules = rules.iter().filter_map(|r| match r {
-        Rule::Exe(p, c) => Some((p, *c)),
-        Rule::Unit(..) => None,
-    });
+    // No /proc reads for a machine whose rules name no executables.
+    if !has_exe_rules(rules) {
+        return None;
+    }
     let exe = executable(proc_root, pid)?;
-    let class = exe_rules.find(|(p, _)| p.matches(&exe)).map(|(_, c)| c)?;
+    let class = rules.iter().find_map(|r| match r {
+        Rule::Exe(p, c) if p.matches(&exe) => Some(*c),
+        _ => None,
+    })?;
     (!in_quantumos_slice(proc_root, pid)).then_some(class)
+}
+
+/// Whether any rule classifies by executable (the others name units, placed at start).
+pub fn has_exe_rules(rules: &[Rule]) -> bool {
+    rules.iter().any(|r| matches!(r, Rule::Exe(..)))
 }
 
 fn in_quantumos_slice(proc_root: &Path, pid: u32) -> bool {
@@ -374,6 +382,9 @@ mod tests {
         );
         assert_eq!(match_process(proc_root, &first_wins[..1], me), None);
         assert_eq!(match_process(proc_root, &rules, u32::MAX - 1), None);
+        let units_only = [Rule::Unit("quantumd.service".into(), ProcessClass::Quantum)];
+        assert!(!has_exe_rules(&units_only));
+        assert_eq!(match_process(proc_root, &units_only, me), None);
     }
 
     #[test]
