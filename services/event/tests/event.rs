@@ -53,7 +53,7 @@ impl Fixture {
         fs::write(
             &config,
             format!(
-                "rules_dirs = [\"{}\"]\n{extra}\n[sources]\njournal = false\nunits = false\nudev = false\n",
+                "rules_dirs = [\"{}\"]\n{extra}\n[sources]\njournal = false\nunits = false\nudev = false\nprocess = false\n",
                 rules.display()
             ),
         )
@@ -849,4 +849,90 @@ async fn qos_ctl_verifies_a_copy_offline() {
     let (_, json) = run(&["--json", "event", "verify", &path]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["bad_seq"], seq);
+}
+
+/// Without the steppps module (never loaded on a build machine), process events come from
+/// the kernel's proc connector: a child we start is recorded forking, executing and exiting
+/// with its status. Subscribing needs CAP_NET_ADMIN (root on CI, where
+/// `QOS_REQUIRE_PROC_CONNECTOR` makes a refusal fail the test).
+#[tokio::test]
+async fn without_the_module_process_events_come_from_the_proc_connector() {
+    if std::path::Path::new(steppps::process_events::DEVICE).exists() {
+        eprintln!("skipped: the steppps module is loaded here, so the connector is not used");
+        return;
+    }
+    let bus = TestBus::start().unwrap();
+    let config = bus.dir().join("event.toml");
+    fs::write(
+        &config,
+        "rules_dirs = []\n[sources]\njournal = false\nunits = false\nudev = false\nbus = false\n",
+    )
+    .unwrap();
+    let mut fx = Fixture {
+        rules: bus.dir().join("rules"),
+        bus,
+        config,
+        pid: None,
+    };
+    let event = fx.start().await;
+    if let Err(e) = wait_for_event_source(&event, "process").await {
+        let state = event.stats().await.unwrap().sources["process"].clone();
+        if std::env::var_os("QOS_REQUIRE_PROC_CONNECTOR").is_some() {
+            panic!("{e}: {state}");
+        }
+        assert!(state.contains("CAP_NET_ADMIN"), "{state}");
+        eprintln!("skipped: {state}");
+        return;
+    }
+    let state = event.stats().await.unwrap().sources["process"].clone();
+    assert!(state.contains("proc connector"), "{state}");
+
+    let status = std::process::Command::new("sh")
+        .args(["-c", "exit 7"])
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(7));
+    // Our child, found by its parent and the status it ended with.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        let exits = query_all(
+            &event,
+            EventFilter {
+                source: "process".into(),
+                kind: "process.exit".into(),
+                fields: fields(&[
+                    ("exit_code", "7"),
+                    ("ppid", &std::process::id().to_string()),
+                ]),
+                ..EventFilter::default()
+            },
+        )
+        .await;
+        if let Some(e) = exits.into_iter().next() {
+            break e;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no process.exit with exit_code 7 recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let pid = exit.fields["pid"].clone();
+    let execs = query_all(
+        &event,
+        EventFilter {
+            source: "process".into(),
+            kind: "process.exec".into(),
+            fields: fields(&[("pid", &pid)]),
+            ..EventFilter::default()
+        },
+    )
+    .await;
+    assert_eq!(execs.len(), 1, "{execs:?}");
+    // Read from /proc while sh ran; it may already have been gone (then the fields are absent,
+    // never wrong).
+    if let Some(path) = execs[0].fields.get("filename") {
+        assert!(path.ends_with("sh"), "{path}");
+    }
+    assert!(!execs[0].fields.contains_key("cgroup_id"));
 }

@@ -802,7 +802,7 @@ async fn a_dead_dimension_starts_error_recovery_through_the_event_rules() {
     std::fs::write(
         &event_config,
         format!(
-            "rules_dirs = [\"{}\"]\n[sources]\njournal = false\nunits = false\nudev = false\n",
+            "rules_dirs = [\"{}\"]\n[sources]\njournal = false\nunits = false\nudev = false\nprocess = false\n",
             rules.display()
         ),
     )

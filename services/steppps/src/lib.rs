@@ -16,6 +16,7 @@ pub mod error;
 pub mod exec_watch;
 pub mod logging;
 pub mod notify;
+pub mod proc_connector;
 pub mod process_events;
 pub mod state;
 #[cfg(feature = "testing")]

@@ -249,7 +249,7 @@ impl TestBus {
 }
 
 /// Waits until the event dimension reports its capture source `source` (`bus`, `journal`,
-/// …) as `on`: sources subscribe after the daemon owns its name, so a test that provokes
+/// …) as `on` (or `on, …` with a remark): sources subscribe after the daemon owns its name, so a test that provokes
 /// events right after [`TestBus::wait_for_name`] could otherwise lose them.
 pub async fn wait_for_event_source(
     event: &crate::api::event::Event1Proxy<'_>,
@@ -259,7 +259,7 @@ pub async fn wait_for_event_source(
     loop {
         let stats = event.stats().await?;
         match stats.sources.get(source).map(String::as_str) {
-            Some("on") => return Ok(()),
+            Some(s) if s == "on" || s.starts_with("on,") => return Ok(()),
             state if Instant::now() > deadline => bail!(
                 "the event source `{source}` is {} after {STARTUP_TIMEOUT:?}",
                 state.unwrap_or("missing")
