@@ -1885,6 +1885,26 @@ impl Engine {
         ])
     }
 
+    /// The bus names the newest version of process `key` calls itself (its service and send
+    /// tasks bound to D-Bus; not those of processes it calls), sorted; none when `key` is not
+    /// deployed.
+    pub fn call_destinations(&self, key: &str) -> Vec<String> {
+        let Ok(d) = self.definition(key) else {
+            return Vec::new();
+        };
+        let names: BTreeSet<&str> = d
+            .process
+            .nodes
+            .iter()
+            .filter_map(|n| match &n.kind {
+                NodeKind::ServiceTask(TaskBinding::Dbus(call))
+                | NodeKind::SendTask(TaskBinding::Dbus(call)) => Some(call.destination.as_str()),
+                _ => None,
+            })
+            .collect();
+        names.into_iter().map(str::to_string).collect()
+    }
+
     /// Active instances of a process (for "is the root orchestrator running?").
     pub fn active_instances_of(&self, key: &str) -> usize {
         self.instances

@@ -117,6 +117,49 @@ fn events(d: &InstanceDetail) -> Vec<String> {
         .collect()
 }
 
+/// At boot every dimension starts at once (the unit has no After= on them): the root
+/// orchestrator waits for the daemons it calls to own their names instead of failing its
+/// first calls.
+#[tokio::test]
+async fn the_root_orchestrator_waits_for_the_daemons_it_calls() {
+    let mut bus = TestBus::start().unwrap();
+    scriptd(&mut bus, true).await;
+    let (_c, p) = proxy(&bus).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        p.list_instances("quantumos-root", "").await.unwrap(),
+        vec![],
+        "the root started before the manager and space were there"
+    );
+    bus.spawn_daemon(&workspace_binary("steppps-mgr").unwrap(), &[])
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        p.list_instances("quantumos-root", "").await.unwrap(),
+        vec![]
+    );
+    bus.spawn_daemon(&workspace_binary("steppps-spaced").unwrap(), &[])
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let root = loop {
+        let list = p.list_instances("quantumos-root", "active").await.unwrap();
+        if let Some(i) = list.first() {
+            if i.positions.iter().any(|p| p == "Event_MonitorTimer") {
+                break p.get_instance(i.id).await.unwrap();
+            }
+        }
+        assert!(Instant::now() < deadline, "the root never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let ev = events(&root);
+    assert!(
+        ev.contains(&"completed Task_CheckDimensions".to_string())
+            && ev.contains(&"completed Task_Inventory".to_string()),
+        "{ev:?}"
+    );
+    assert!(!ev.iter().any(|e| e.starts_with("failed")), "{ev:?}");
+}
+
 #[tokio::test]
 async fn the_root_orchestrator_runs_against_the_manager_and_space() {
     let mut bus = TestBus::start().unwrap();
