@@ -156,8 +156,9 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
 }
 
 /// The fork, exec and exit records in one datagram. Anything else (other events, the reply
-/// to the subscription, other connector users, malformed bytes) is skipped.
-fn parse_datagram(mut b: &[u8]) -> Vec<Record> {
+/// to the subscription, other connector users, malformed bytes) is skipped. Public for the
+/// fuzz target.
+pub fn parse_datagram(mut b: &[u8]) -> Vec<Record> {
     let mut records = Vec::new();
     while let Some(len) = u32_at(b, 0) {
         let len = len as usize;
