@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use serde_json::Value;
 use steppps::Error;
 use steppps::api::SCRIPT;
@@ -438,52 +437,16 @@ pub async fn start_root_when_callable(
     let names = script
         .engine()
         .call_destinations(&script.config.root_process);
-    match wait_for_names(&connection, &names, patience).await {
-        Ok(()) => {}
-        Err(missing) => warn!(
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    debug!("the root process waits for {}", names.join(", "));
+    if let Err(missing) = steppps::daemon::wait_for_names(&connection, &names, patience).await {
+        warn!(
             "starting the root process although {} did not appear on the bus within {patience:?}",
             missing.join(", ")
-        ),
+        );
     }
     if let Err(e) = script.start_root() {
         warn!("{e:#}");
-    }
-}
-
-/// Waits until every name in `names` has an owner; `Err` lists those still missing when
-/// `patience` ran out (or when the bus cannot be asked).
-async fn wait_for_names(
-    connection: &Connection,
-    names: &[String],
-    patience: Duration,
-) -> Result<(), Vec<String>> {
-    let deadline = tokio::time::Instant::now() + patience;
-    let Ok(dbus) = zbus::fdo::DBusProxy::new(connection).await else {
-        return Err(names.to_vec());
-    };
-    // Subscribed before the first look, so a name appearing in between is not missed.
-    let Ok(mut changes) = dbus.receive_name_owner_changed().await else {
-        return Err(names.to_vec());
-    };
-    loop {
-        let mut missing = Vec::new();
-        for name in names {
-            let owned = match zbus::names::BusName::try_from(name.as_str()) {
-                Ok(bus_name) => dbus.name_has_owner(bus_name).await.unwrap_or(false),
-                Err(_) => false,
-            };
-            if !owned {
-                missing.push(name.clone());
-            }
-        }
-        if missing.is_empty() {
-            return Ok(());
-        }
-        debug!("the root process waits for {}", missing.join(", "));
-        match tokio::time::timeout_at(deadline, changes.next()).await {
-            Ok(Some(_)) => continue,
-            Ok(None) | Err(_) => return Err(missing),
-        }
     }
 }
 

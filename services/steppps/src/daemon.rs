@@ -23,14 +23,16 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
+use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info};
 use zbus::connection::Builder;
 use zbus::fdo::{DBusProxy, RequestNameFlags, RequestNameReply};
+use zbus::names::BusName;
 use zbus::object_server::Interface;
 use zbus::{Connection, interface};
 
@@ -71,6 +73,49 @@ pub async fn connect(address: Option<&str>) -> anyhow::Result<Connection> {
         .build()
         .await
         .with_context(|| format!("cannot connect to {described} (is dbus running?)"))
+}
+
+/// Waits until every name in `names` has an owner on `connection`'s bus, `patience` at most.
+/// `Err` lists the names still missing then (all of them when the bus cannot be asked). Each
+/// name is asked about once; after that the bus's `NameOwnerChanged` signals say when one
+/// appears.
+pub async fn wait_for_names(
+    connection: &Connection,
+    names: &[&str],
+    patience: Duration,
+) -> Result<(), Vec<String>> {
+    let deadline = tokio::time::Instant::now() + patience;
+    let all_missing = || names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    let Ok(dbus) = DBusProxy::new(connection).await else {
+        return Err(all_missing());
+    };
+    // Subscribed before the first look, so a name appearing in between is not missed.
+    let Ok(mut changes) = dbus.receive_name_owner_changed().await else {
+        return Err(all_missing());
+    };
+    let mut missing = Vec::new();
+    for &name in names {
+        let owned = match BusName::try_from(name) {
+            Ok(bus_name) => dbus.name_has_owner(bus_name).await.unwrap_or(false),
+            Err(_) => false,
+        };
+        if !owned {
+            missing.push(name.to_string());
+        }
+    }
+    while !missing.is_empty() {
+        match tokio::time::timeout_at(deadline, changes.next()).await {
+            Ok(Some(signal)) => {
+                if let Ok(args) = signal.args()
+                    && args.new_owner().is_some()
+                {
+                    missing.retain(|n| n.as_str() != args.name().as_str());
+                }
+            }
+            Ok(None) | Err(_) => return Err(missing),
+        }
+    }
+    Ok(())
 }
 
 /// Runs a daemon: logging, config, a single-threaded runtime (these daemons are I/O-bound and
@@ -329,4 +374,39 @@ pub fn resident_set_bytes() -> Option<u64> {
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     let page_size = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok()??;
     Some(pages * u64::try_from(page_size).ok()?)
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+    use crate::testing::TestBus;
+
+    #[tokio::test]
+    async fn waiting_for_names_ends_when_they_appear_and_names_those_that_did_not() {
+        let bus = TestBus::start().expect("test bus");
+        let waiter = bus.connect().await.expect("connect");
+        let nobody = wait_for_names(
+            &waiter,
+            &["org.quantumos.Nobody1"],
+            Duration::from_millis(300),
+        );
+        assert_eq!(nobody.await, Err(vec!["org.quantumos.Nobody1".to_string()]));
+
+        // Names taken one after the other while we wait end the wait.
+        let owner = bus.connect().await.expect("connect");
+        let both = ["org.quantumos.Late1", "org.quantumos.Later1"];
+        let take = async {
+            for name in both {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                owner.request_name(name).await.expect("take the name");
+            }
+        };
+        let (waited, ()) = tokio::join!(
+            wait_for_names(&waiter, &both, Duration::from_secs(10)),
+            take
+        );
+        assert_eq!(waited, Ok(()));
+        // Already owned: no waiting at all.
+        assert_eq!(wait_for_names(&waiter, &both, Duration::ZERO).await, Ok(()));
+    }
 }

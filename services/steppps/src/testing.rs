@@ -23,7 +23,6 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tempfile::TempDir;
 use zbus::Connection;
-use zbus::names::BusName;
 
 /// How long a daemon may take to own its name before a test gives up.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -235,16 +234,11 @@ impl TestBus {
     /// Waits until `name` has an owner on this bus ([`STARTUP_TIMEOUT`] at most).
     pub async fn wait_for_name(&self, name: &str) -> anyhow::Result<()> {
         let conn = self.connect().await?;
-        let dbus = zbus::fdo::DBusProxy::new(&conn).await?;
-        let bus_name = BusName::try_from(name)?;
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        while !dbus.name_has_owner(bus_name.clone()).await? {
-            if Instant::now() > deadline {
-                bail!("{name} did not appear on the test bus within {STARTUP_TIMEOUT:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Ok(())
+        crate::daemon::wait_for_names(&conn, &[name], STARTUP_TIMEOUT)
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!("{name} did not appear on the test bus within {STARTUP_TIMEOUT:?}")
+            })
     }
 }
 

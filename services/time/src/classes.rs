@@ -198,12 +198,9 @@ pub fn match_processes(proc_root: &Path, rules: &[Rule]) -> Vec<(u32, ProcessCla
 }
 
 /// The class the first matching exe rule gives process `pid`, unless it is already in a
-/// QuantumOS slice or gone.
+/// QuantumOS slice or gone. Callers skip it when [`has_exe_rules`] is false (it would read
+/// `/proc` for nothing).
 pub fn match_process(proc_root: &Path, rules: &[Rule], pid: u32) -> Option<ProcessClass> {
-    // No /proc reads for a machine whose rules name no executables.
-    if !has_exe_rules(rules) {
-        return None;
-    }
     let exe = executable(proc_root, pid)?;
     let class = rules.iter().find_map(|r| match r {
         Rule::Exe(p, c) if p.matches(&exe) => Some(*c),
