@@ -29,6 +29,7 @@ use anyhow::{Context, anyhow, bail};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
 use tracing::{error, info};
 use zbus::connection::Builder;
 use zbus::fdo::{DBusProxy, RequestNameFlags, RequestNameReply};
@@ -138,8 +139,11 @@ where
             .build()
             .context("cannot start the async runtime")?;
         runtime.block_on(async move {
+            // Before the name is owned: a stop request that follows readiness at once must
+            // find the handlers in place, not the default action (death by the signal).
+            let stop = watch_stop_signals()?;
             let connection = connect(args.bus.as_deref()).await?;
-            let daemon = Daemon::new(id, connection).on_private_bus(args.bus.is_some());
+            let daemon = Daemon::new(id, connection, stop).on_private_bus(args.bus.is_some());
             body(daemon, config).await
         })
     })();
@@ -154,20 +158,42 @@ where
     }
 }
 
+/// Catches SIGTERM and SIGINT from now on; the receiver then holds the signal's name.
+fn watch_stop_signals() -> anyhow::Result<watch::Receiver<Option<&'static str>>> {
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let (tx, rx) = watch::channel(None);
+    tokio::spawn(async move {
+        let which = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        let _ = tx.send(Some(which));
+    });
+    Ok(rx)
+}
+
 /// A daemon connected to its bus, before and after it owns its name.
 #[derive(Debug, Clone)]
 pub struct Daemon {
     id: &'static DimensionId,
     connection: Connection,
     private_bus: bool,
+    /// Set to the signal's name when SIGTERM or SIGINT arrives.
+    stop: watch::Receiver<Option<&'static str>>,
 }
 
 impl Daemon {
-    pub fn new(id: &'static DimensionId, connection: Connection) -> Self {
+    pub fn new(
+        id: &'static DimensionId,
+        connection: Connection,
+        stop: watch::Receiver<Option<&'static str>>,
+    ) -> Self {
         Daemon {
             id,
             connection,
             private_bus: false,
+            stop,
         }
     }
 
@@ -286,12 +312,10 @@ impl Daemon {
     }
 
     /// Waits for SIGTERM or SIGINT, then announces `stopping` and gives the name back.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-        let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-        let which = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
+    pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
+        let which = match self.stop.wait_for(Option::is_some).await {
+            Ok(which) => which.unwrap_or("a stop signal"),
+            Err(_) => bail!("the signal watcher ended"),
         };
         info!("{which}: stopping");
         notify::stopping();
