@@ -102,6 +102,7 @@ pub fn evaluate(json: &str) -> Result<Verdict> {
     checks.extend(classify_check(&result["classify"]));
     checks.extend(exec_classify_check(&result["exec_classify"]));
     checks.extend(self_healing_check(&result["self_healing"]));
+    checks.extend(quantum_memory_check(&result["quantum_memory"]));
 
     let failed: Vec<&str> = result["failed"]
         .as_array()
@@ -304,6 +305,31 @@ fn exec_classify_check(exec: &Value) -> Option<Check> {
         name: "time: an exe rule places a new program at exec time".into(),
         ok: placed && at_exec,
         detail: format!("cgroup {cgroup} ({when}); time dimension: {health}"),
+    })
+}
+
+/// A circuit larger than the guest's memory, submitted to quantumd under its shipped sandbox:
+/// refused with the simulator's memory error, and quantumd neither restarted nor replaced.
+/// No check for a guest that does not report it.
+fn quantum_memory_check(job: &Value) -> Option<Check> {
+    let exit = job["exit"].as_i64()?;
+    let output = job["output"].as_str().unwrap_or("").trim();
+    let restarts = job["restarts"].as_i64().unwrap_or(-1);
+    let same_pid = job["same_pid"].as_bool().unwrap_or(false);
+    let active = job["active"].as_str().unwrap_or("?");
+    let refused = exit != 0 && output.contains("of memory is available");
+    Some(Check {
+        name: "quantum: a circuit larger than memory is refused, quantumd keeps running".into(),
+        ok: refused && restarts == 0 && same_pid && active == "active",
+        detail: format!(
+            "{} qubits: qos-ctl exit {exit} ({output}); quantumd {active}, {restarts} restarts, {}",
+            job["qubits"],
+            if same_pid {
+                "same process"
+            } else {
+                "another process"
+            }
+        ),
     })
 }
 
@@ -528,6 +554,45 @@ mod tests {
             "by scanning /proc every 5 s",
         );
         assert!(!evaluate(&with(&scanned))?.passed());
+        Ok(())
+    }
+
+    #[test]
+    fn a_circuit_larger_than_memory_must_be_refused_without_a_crash() -> Result<()> {
+        let with = |job: &str| {
+            GOOD.replace(
+                r#""failed":[]"#,
+                &format!(r#""failed":[],"quantum_memory":{job}"#),
+            )
+        };
+        let name = "quantum: a circuit larger than memory is refused, quantumd keeps running";
+        let refused = with(
+            r#"{"qubits":27,"exit":1,"output":"qos-ctl: job-1 failed: a 27-qubit state vector needs 2.0 GiB (2^27 amplitudes × 16 bytes), but only 1.5 GiB of memory is available; use fewer qubits","restarts":0,"same_pid":true,"active":"active"}"#,
+        );
+        let verdict = evaluate(&refused)?;
+        assert!(verdict.passed(), "{:?}", verdict.checks);
+        assert!(verdict.checks.iter().any(|c| c.name == name));
+
+        // What a sandbox hiding /proc/meminfo did: the allocation aborted quantumd.
+        let crashed = with(
+            r#"{"qubits":27,"exit":1,"output":"qos-ctl: org.quantumos.Quantum1 did not answer: NoReply","restarts":1,"same_pid":false,"active":"activating"}"#,
+        );
+        let verdict = evaluate(&crashed)?;
+        assert!(!verdict.passed());
+        let check = verdict
+            .checks
+            .iter()
+            .find(|c| c.name == name)
+            .context("no quantum memory check")?;
+        assert!(
+            !check.ok && check.detail.contains("1 restarts"),
+            "{}",
+            check.detail
+        );
+
+        // Refused, but quantumd was restarted along the way: still a failure.
+        let restarted = refused.replace(r#""restarts":0"#, r#""restarts":1"#);
+        assert!(!evaluate(&restarted)?.passed());
         Ok(())
     }
 

@@ -29,12 +29,29 @@ pub fn human_bytes(bytes: u128) -> String {
     }
 }
 
-/// `MemAvailable` from `/proc/meminfo`, in bytes.
+/// Memory a new state vector may take, in bytes: `MemAvailable` from `/proc/meminfo`, or, where
+/// that file is hidden (a sandbox with `ProcSubset=pid`), the unused RAM sysinfo(2) reports.
+/// The fallback leaves out reclaimable cache, so it refuses sooner rather than letting an
+/// allocation fail (which aborts the process).
 pub fn available_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| mem_available(&text))
+        .or_else(unused_ram)
+}
+
+/// `MemAvailable` of a `/proc/meminfo` text, in bytes.
+fn mem_available(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    kib.checked_mul(1024)
+}
+
+/// Free RAM from sysinfo(2), which needs no file system.
+fn unused_ram() -> Option<u64> {
+    nix::sys::sysinfo::sysinfo()
+        .ok()
+        .map(|info| info.ram_unused())
 }
 
 /// The state of a circuit would not fit.
@@ -78,6 +95,18 @@ pub fn check(num_qubits: usize, limit: Option<u64>) -> Result<u128, MemoryError>
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn available_memory_comes_from_meminfo_or_sysinfo() {
+        let meminfo = "MemTotal:        2014000 kB\nMemFree:          900000 kB\nMemAvailable:    1500000 kB\n";
+        assert_eq!(mem_available(meminfo), Some(1_500_000 * 1024));
+        assert_eq!(mem_available("MemTotal: 2014000 kB\n"), None);
+        assert_eq!(mem_available("MemAvailable: lots kB\n"), None);
+        // The fallback for a sandbox without /proc/meminfo reads the kernel directly.
+        let unused = unused_ram().unwrap();
+        assert!(unused > 0);
+        assert!(available_memory().unwrap() > 0);
+    }
 
     #[test]
     fn sixty_qubits_are_refused_saying_how_much() {

@@ -1,6 +1,8 @@
 //! The job table in SQLite (WAL mode): every accepted job is a row before SubmitJob answers,
 //! and every state change is committed before it is announced, so a SIGKILL loses nothing
-//! that was acknowledged. On open, jobs that were RUNNING go back to QUEUED.
+//! that was acknowledged. On open, jobs that were RUNNING go back to QUEUED, unless quantumd
+//! already stopped during one of their runs before: a job that takes the daemon down (an
+//! abort, the OOM killer) would otherwise take it down again at every start.
 
 use std::path::Path;
 
@@ -25,6 +27,14 @@ pub struct Store {
 
 pub type Result<T> = std::result::Result<T, rusqlite::Error>;
 
+/// Runs of one job that quantumd may lose (stopped or killed while it ran) before the job is
+/// failed instead of being run again.
+pub const MAX_INTERRUPTED_RUNS: i64 = 2;
+
+/// The message of a job failed because quantumd kept stopping while it ran.
+pub const GIVEN_UP: &str = "quantumd stopped twice while running this job (a crash, a kill \
+    or running out of memory: see journalctl -u quantumd); it is not run again";
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
     seq INTEGER PRIMARY KEY,
@@ -39,7 +49,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     message TEXT NOT NULL,
     depends_on TEXT NOT NULL,
     spec TEXT NOT NULL,
-    compiled TEXT NOT NULL
+    compiled TEXT NOT NULL,
+    interrupted_runs INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 ";
@@ -62,6 +73,17 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        // Job tables from before interrupted_runs existed.
+        let has_column: bool = conn.query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'interrupted_runs'",
+            [],
+            |r| r.get::<_, i64>(0).map(|n| n > 0),
+        )?;
+        if !has_column {
+            conn.execute_batch(
+                "ALTER TABLE jobs ADD COLUMN interrupted_runs INTEGER NOT NULL DEFAULT 0",
+            )?;
+        }
         Ok(Store { conn })
     }
 
@@ -105,12 +127,28 @@ impl Store {
         Ok(())
     }
 
-    /// Every job, oldest first, with RUNNING ones put back to QUEUED (their run was cut).
+    /// Every job, oldest first. Jobs whose run was cut (RUNNING or COMPILING when quantumd
+    /// stopped) go back to QUEUED, or to ERROR once [`MAX_INTERRUPTED_RUNS`] runs were cut.
     pub fn load(&self) -> Result<Vec<StoredJob>> {
-        self.conn.execute(
-            "UPDATE jobs SET state = 'QUEUED', message = 'requeued: quantumd restarted during its run' WHERE state IN ('RUNNING', 'COMPILING')",
+        const CUT: &str = "state IN ('RUNNING', 'COMPILING')";
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            &format!("UPDATE jobs SET interrupted_runs = interrupted_runs + 1 WHERE {CUT}"),
             [],
         )?;
+        tx.execute(
+            &format!(
+                "UPDATE jobs SET state = 'ERROR', message = ?1 WHERE {CUT} AND interrupted_runs >= ?2"
+            ),
+            params![GIVEN_UP, MAX_INTERRUPTED_RUNS],
+        )?;
+        tx.execute(
+            &format!(
+                "UPDATE jobs SET state = 'QUEUED', message = 'requeued: quantumd restarted during its run' WHERE {CUT}"
+            ),
+            [],
+        )?;
+        tx.commit()?;
         let mut stmt = self.conn.prepare(
             "SELECT seq, id, name, kind, state, priority, device, submitted_ms, updated_ms, message, depends_on, spec, compiled FROM jobs ORDER BY seq",
         )?;
@@ -139,5 +177,85 @@ impl Store {
             })
         })?;
         rows.collect()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn job(seq: u64, state: &str) -> StoredJob {
+        StoredJob {
+            seq,
+            status: JobStatus {
+                id: format!("job-{seq}"),
+                name: format!("j{seq}"),
+                kind: "circuit".into(),
+                state: state.into(),
+                device: "sim-statevector".into(),
+                ..JobStatus::default()
+            },
+            spec: "{}".into(),
+            compiled: String::new(),
+        }
+    }
+
+    fn state_of(store: &Store, id: &str) -> (String, String) {
+        let row = store
+            .load()
+            .unwrap()
+            .into_iter()
+            .find(|j| j.status.id == id)
+            .unwrap();
+        (row.status.state, row.status.message)
+    }
+
+    #[test]
+    fn a_cut_run_is_retried_once_then_the_job_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.sqlite");
+        let mut store = Store::open(&path).unwrap();
+        store
+            .insert(&[job(1, "RUNNING"), job(2, "QUEUED"), job(3, "DONE")])
+            .unwrap();
+        drop(store);
+
+        // quantumd stopped during job 1's run: it runs again.
+        let store = Store::open(&path).unwrap();
+        let loaded = store.load().unwrap();
+        let states: Vec<&str> = loaded.iter().map(|j| j.status.state.as_str()).collect();
+        assert_eq!(states, ["QUEUED", "QUEUED", "DONE"]);
+        assert!(loaded[0].status.message.contains("requeued"));
+
+        // It was running again when quantumd stopped a second time: it fails, with why.
+        store.set_state("job-1", "RUNNING", "", 5).unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        let (state, message) = state_of(&store, "job-1");
+        assert_eq!(state, "ERROR");
+        assert_eq!(message, GIVEN_UP);
+        // The others are untouched, and loading again changes nothing.
+        assert_eq!(state_of(&store, "job-2").0, "QUEUED");
+        assert_eq!(state_of(&store, "job-1").0, "ERROR");
+    }
+
+    #[test]
+    fn a_job_table_from_before_the_count_gains_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.sqlite");
+        let old_schema = SCHEMA.replace(",\n    interrupted_runs INTEGER NOT NULL DEFAULT 0", "");
+        assert!(!old_schema.contains("interrupted_runs"));
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(&old_schema)
+            .unwrap();
+        let mut store = Store::open(&path).unwrap();
+        store.insert(&[job(1, "RUNNING")]).unwrap();
+        assert_eq!(state_of(&store, "job-1").0, "QUEUED");
+        drop(store);
+        // Opening an up-to-date table again does not try to add the column twice.
+        let store = Store::open(&path).unwrap();
+        assert_eq!(state_of(&store, "job-1").0, "QUEUED");
     }
 }
