@@ -412,14 +412,17 @@ mod tests {
           {"name":"time","state":"absent","expected":false}]}},
       "failed":[],"times":{"multi_user_us":41000000}}"#;
 
+    /// GOOD with one more section, as a guest that reports it prints it.
+    fn good_with(section: &str, json: &str) -> String {
+        GOOD.replace(
+            r#""failed":[]"#,
+            &format!(r#""failed":[],"{section}":{json}"#),
+        )
+    }
+
     #[test]
     fn the_module_counts_are_checked_when_the_guest_reports_them() -> Result<()> {
-        let with = |module: &str| {
-            GOOD.replace(
-                r#""failed":[]"#,
-                &format!(r#""failed":[],"module":{module}"#),
-            )
-        };
+        let with = |module: &str| good_with("module", module);
         let good = with(
             r#"{"loaded":true,"processes":10000,"module_events":30021,"dimension_events":30021,"drops":0,"difference_before":5,"difference_after":5,"tolerance":16,"source":"on","match":true}"#,
         );
@@ -482,12 +485,7 @@ mod tests {
 
     #[test]
     fn the_prompt_dimension_is_checked_when_the_image_has_qsh() -> Result<()> {
-        let with = |prompt: &str| {
-            GOOD.replace(
-                r#""failed":[]"#,
-                &format!(r#""failed":[],"prompt":{prompt}"#),
-            )
-        };
+        let with = |prompt: &str| good_with("prompt", prompt);
         let good = with(
             r#"{"translate":[{"command":"ls -la ."}],"login_shell":"/usr/bin/qsh","shell_listed":true}"#,
         );
@@ -525,12 +523,7 @@ mod tests {
 
     #[test]
     fn exec_time_classes_need_the_slice_and_the_exec_source() -> Result<()> {
-        let with = |exec: &str| {
-            GOOD.replace(
-                r#""failed":[]"#,
-                &format!(r#""failed":[],"exec_classify":{exec}"#),
-            )
-        };
+        let with = |exec: &str| good_with("exec_classify", exec);
         let placed = r#"{"cgroup":"/quantumos.slice/quantumos-hybrid.slice/quantumos-hybrid-77.scope","ms":180,
             "health":"3 timers; process classes applied at exec time (from the steppps kernel module); simulator limit 28 qubits on this machine"}"#;
         let verdict = evaluate(&with(placed))?;
@@ -559,12 +552,7 @@ mod tests {
 
     #[test]
     fn a_circuit_larger_than_memory_must_be_refused_without_a_crash() -> Result<()> {
-        let with = |job: &str| {
-            GOOD.replace(
-                r#""failed":[]"#,
-                &format!(r#""failed":[],"quantum_memory":{job}"#),
-            )
-        };
+        let with = |job: &str| good_with("quantum_memory", job);
         let name = "quantum: a circuit larger than memory is refused, quantumd keeps running";
         let refused = with(
             r#"{"qubits":27,"exit":1,"output":"qos-ctl: job-1 failed: a 27-qubit state vector needs 2.0 GiB (2^27 amplitudes × 16 bytes), but only 1.5 GiB of memory is available; use fewer qubits","restarts":0,"same_pid":true,"active":"active"}"#,
@@ -603,12 +591,7 @@ mod tests {
             {"seq":80,"source":"bus","kind":"dimension.vanished","fields":{"dimension":"space","clean":"no"}},
             {"seq":81,"source":"rules","kind":"action.restart-dimension","fields":{"target":"space","outcome":"ok","since_trigger_ms":"35"}},
             {"seq":82,"source":"bus","kind":"dimension.appeared","fields":{"dimension":"space"}}]}"#;
-        let with = |heal: &str| {
-            GOOD.replace(
-                r#""failed":[]"#,
-                &format!(r#""failed":[],"self_healing":{heal}"#),
-            )
-        };
+        let with = |heal: &str| good_with("self_healing", heal);
         let verdict = evaluate(&with(healed))?;
         assert!(verdict.passed(), "{:?}", verdict.checks);
         let check = verdict.checks.iter().find(|c| c.name.starts_with("event:"));
