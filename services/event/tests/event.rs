@@ -115,6 +115,23 @@ async fn query_all(event: &Event1Proxy<'_>, mut filter: EventFilter) -> Vec<Even
     }
 }
 
+/// The records matching `filter` as soon as there are any, asking again every 20 ms for
+/// `patience` at most (empty when none came).
+async fn wait_for_records(
+    event: &Event1Proxy<'_>,
+    filter: EventFilter,
+    patience: Duration,
+) -> Vec<EventRecord> {
+    let deadline = Instant::now() + patience;
+    loop {
+        let found = query_all(event, filter.clone()).await;
+        if !found.is_empty() || Instant::now() > deadline {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// (offset, seq) of every record frame, and the end offset of every seal, in a segment.
 fn layout(path: &Path) -> (Vec<(usize, u64)>, Vec<usize>) {
     let data = fs::read(path).unwrap();
@@ -279,21 +296,15 @@ message = "{user} failed to log in 3 times"
     assert_eq!(*args.message(), "ann failed to log in 3 times");
     let trigger = *args.seq();
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let actions = loop {
-        let found = query_all(
-            &event,
-            EventFilter {
-                source: "rules".into(),
-                ..EventFilter::default()
-            },
-        )
-        .await;
-        if !found.is_empty() || Instant::now() > deadline {
-            break found;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let actions = wait_for_records(
+        &event,
+        EventFilter {
+            source: "rules".into(),
+            ..EventFilter::default()
+        },
+        Duration::from_secs(10),
+    )
+    .await;
     assert_eq!(actions.len(), 1, "{actions:?}");
     assert_eq!(actions[0].kind, "action.alert");
     assert_eq!(actions[0].fields["trigger_seq"], trigger.to_string());
@@ -499,27 +510,19 @@ async fn a_dimension_killed_under_its_eye_is_restarted_through_the_manager_and_r
 
     let killed = Instant::now();
     fx.bus.signal(space, Signal::SIGKILL).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let action = loop {
-        let found = query_all(
-            &event,
-            EventFilter {
-                source: "rules".into(),
-                kind: "action.restart-dimension".into(),
-                ..EventFilter::default()
-            },
-        )
-        .await;
-        if let Some(a) = found.into_iter().next() {
-            break a;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no restart action recorded:\n{}",
-            fx.log()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let action = wait_for_records(
+        &event,
+        EventFilter {
+            source: "rules".into(),
+            kind: "action.restart-dimension".into(),
+            ..EventFilter::default()
+        },
+        Duration::from_secs(20),
+    )
+    .await
+    .into_iter()
+    .next()
+    .unwrap_or_else(|| panic!("no restart action recorded:\n{}", fx.log()));
     let reaction = killed.elapsed();
     assert_eq!(action.fields["target"], "space");
     assert_eq!(action.fields["rule"], "dimension-died");
@@ -893,30 +896,23 @@ async fn without_the_module_process_events_come_from_the_proc_connector() {
         .unwrap();
     assert_eq!(status.code(), Some(7));
     // Our child, found by its parent and the status it ended with.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let exit = loop {
-        let exits = query_all(
-            &event,
-            EventFilter {
-                source: "process".into(),
-                kind: "process.exit".into(),
-                fields: fields(&[
-                    ("exit_code", "7"),
-                    ("ppid", &std::process::id().to_string()),
-                ]),
-                ..EventFilter::default()
-            },
-        )
-        .await;
-        if let Some(e) = exits.into_iter().next() {
-            break e;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no process.exit with exit_code 7 recorded"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let exit = wait_for_records(
+        &event,
+        EventFilter {
+            source: "process".into(),
+            kind: "process.exit".into(),
+            fields: fields(&[
+                ("exit_code", "7"),
+                ("ppid", &std::process::id().to_string()),
+            ]),
+            ..EventFilter::default()
+        },
+        Duration::from_secs(20),
+    )
+    .await
+    .into_iter()
+    .next()
+    .expect("no process.exit with exit_code 7 recorded");
     let pid = exit.fields["pid"].clone();
     let execs = query_all(
         &event,

@@ -243,8 +243,9 @@ impl TestBus {
 }
 
 /// Waits until the event dimension reports its capture source `source` (`bus`, `journal`,
-/// …) as `on` (or `on, …` with a remark): sources subscribe after the daemon owns its name, so a test that provokes
-/// events right after [`TestBus::wait_for_name`] could otherwise lose them.
+/// …) as `on` (or `on, …` with a remark): sources subscribe after the daemon owns its name,
+/// so a test that provokes events right after [`TestBus::wait_for_name`] could otherwise
+/// lose them.
 pub async fn wait_for_event_source(
     event: &crate::api::event::Event1Proxy<'_>,
     source: &str,
