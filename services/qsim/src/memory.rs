@@ -65,8 +65,25 @@ pub struct MemoryError {
 /// Refuses `num_qubits` when its state vector exceeds `limit` bytes (the machine's available
 /// memory when `None`) or [`MAX_QUBITS`].
 pub fn check(num_qubits: usize, limit: Option<u64>) -> Result<u128, MemoryError> {
-    let needed = state_bytes(num_qubits);
-    let needs = match needed {
+    check_states(num_qubits, 1, limit)
+}
+
+/// Like [`check`] for a run that holds `states` state vectors at once (a circuit with
+/// measurements before its end keeps the state before them and works on a copy).
+pub fn check_states(
+    num_qubits: usize,
+    states: u32,
+    limit: Option<u64>,
+) -> Result<u128, MemoryError> {
+    let states = states.max(1);
+    let needed = state_bytes(num_qubits).and_then(|b| b.checked_mul(u128::from(states)));
+    let needs = match state_bytes(num_qubits) {
+        Some(b) if states > 1 => format!(
+            "a {num_qubits}-qubit state vector needs {} (2^{num_qubits} amplitudes × 16 bytes), \
+             and this run keeps {states} of them ({} in all)",
+            human_bytes(b),
+            human_bytes(b.saturating_mul(u128::from(states)))
+        ),
         Some(b) => format!(
             "a {num_qubits}-qubit state vector needs {} (2^{num_qubits} amplitudes × 16 bytes)",
             human_bytes(b)
@@ -88,6 +105,20 @@ pub fn check(num_qubits: usize, limit: Option<u64>) -> Result<u128, MemoryError>
             num_qubits,
             message: format!("{needs}; the simulator's limit is {MAX_QUBITS} qubits"),
         }),
+    }
+}
+
+/// The system refused the memory for a state vector even though the check passed (it was
+/// taken by someone else in between, or an overcommit policy says no).
+pub fn allocation_failed(num_qubits: usize) -> MemoryError {
+    let size =
+        state_bytes(num_qubits).map_or_else(|| "more than 2^120 bytes".to_string(), human_bytes);
+    MemoryError {
+        num_qubits,
+        message: format!(
+            "the system refused the {size} a {num_qubits}-qubit state vector needs; \
+             free memory or use fewer qubits"
+        ),
     }
 }
 
@@ -116,5 +147,20 @@ mod tests {
         assert!(check(20, Some(8 << 30)).is_ok());
         assert!(check(30, Some(1 << 30)).is_err());
         assert_eq!(human_bytes(16 << 20), "16.0 MiB");
+    }
+
+    #[test]
+    fn a_run_that_keeps_two_states_needs_room_for_both() {
+        let gib = 1u64 << 30;
+        // 26 qubits: 1 GiB per state vector.
+        assert_eq!(check_states(26, 1, Some(3 * gib / 2)), Ok(gib as u128));
+        let e = check_states(26, 2, Some(3 * gib / 2)).unwrap_err();
+        assert!(
+            e.message.contains("keeps 2 of them (2.0 GiB in all)"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("only 1.5 GiB"), "{}", e.message);
+        assert_eq!(check_states(26, 2, Some(2 * gib)), Ok(2 * gib as u128));
     }
 }

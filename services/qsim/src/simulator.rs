@@ -83,8 +83,13 @@ impl Simulator {
     }
 
     fn check(&self, circuit: &Circuit) -> Result<(), SimError> {
+        self.check_states(circuit, 1)
+    }
+
+    /// Validates the circuit and checks that `states` state vectors of its size fit.
+    fn check_states(&self, circuit: &Circuit, states: u32) -> Result<(), SimError> {
         circuit.validate()?;
-        memory::check(circuit.num_qubits, self.memory_limit)?;
+        memory::check_states(circuit.num_qubits, states, self.memory_limit)?;
         Ok(())
     }
 
@@ -92,29 +97,32 @@ impl Simulator {
     pub fn statevector(&self, circuit: &Circuit) -> Result<StateVector, SimError> {
         self.check(circuit)?;
         self.pool(|| {
-            let mut state = StateVector::zero(circuit.num_qubits);
+            let mut state = StateVector::try_zero(circuit.num_qubits)?;
             let mut bits = vec![false; circuit.num_clbits];
             let mut rng = Rng::new(self.seed);
             let steps = fuse(&circuit.ops, circuit.num_qubits, self.fusion);
             run_steps(&mut state, &steps, &mut bits, &mut rng);
-            state
-        })
+            Ok(state)
+        })?
     }
 
     /// Runs `shots` shots. A circuit whose measurements are all at the end is simulated once
     /// and sampled; otherwise the part before the first measurement, reset or condition is
     /// simulated once and the rest once per shot.
     pub fn run(&self, circuit: &Circuit, shots: u64) -> Result<RunResult, SimError> {
-        self.check(circuit)?;
+        let terminal = circuit.measurements_are_terminal();
+        // Shots of a dynamic circuit each start from a copy of the state before its first
+        // measurement: two state vectors at once.
+        self.check_states(circuit, if terminal || shots == 0 { 1 } else { 2 })?;
         self.pool(|| {
             let mut rng = Rng::new(self.seed);
-            if circuit.measurements_are_terminal() {
+            if terminal {
                 let (unitary, measures): (Vec<Op>, Vec<Op>) = circuit
                     .ops
                     .iter()
                     .cloned()
                     .partition(|op| !matches!(op, Op::Measure { .. }));
-                let mut state = StateVector::zero(circuit.num_qubits);
+                let mut state = StateVector::try_zero(circuit.num_qubits)?;
                 let steps = fuse(&unitary, circuit.num_qubits, self.fusion);
                 run_steps(&mut state, &steps, &mut [], &mut rng);
                 let map: Vec<(usize, usize)> = measures
@@ -129,11 +137,11 @@ impl Simulator {
                 } else {
                     sample_counts(&state, &map, circuit.num_clbits, shots, &mut rng)
                 };
-                return RunResult {
+                return Ok(RunResult {
                     counts,
                     shots,
                     state: Some(state),
-                };
+                });
             }
             let first_dynamic = circuit
                 .ops
@@ -151,23 +159,26 @@ impl Simulator {
                 })
                 .unwrap_or(circuit.ops.len());
             let (prefix, rest) = circuit.ops.split_at(first_dynamic);
-            let mut base = StateVector::zero(circuit.num_qubits);
+            let mut base = StateVector::try_zero(circuit.num_qubits)?;
             let steps = fuse(prefix, circuit.num_qubits, self.fusion);
             run_steps(&mut base, &steps, &mut [], &mut rng);
             let rest_steps = fuse(rest, circuit.num_qubits, self.fusion);
             let mut counts = BTreeMap::new();
-            for _ in 0..shots {
-                let mut state = base.clone();
-                let mut bits = vec![false; circuit.num_clbits];
-                run_steps(&mut state, &rest_steps, &mut bits, &mut rng);
-                *counts.entry(bit_string(&bits)).or_insert(0) += 1;
+            if shots > 0 {
+                let mut state = base.try_clone()?;
+                for _ in 0..shots {
+                    state.clone_from(&base);
+                    let mut bits = vec![false; circuit.num_clbits];
+                    run_steps(&mut state, &rest_steps, &mut bits, &mut rng);
+                    *counts.entry(bit_string(&bits)).or_insert(0) += 1;
+                }
             }
-            RunResult {
+            Ok(RunResult {
                 counts,
                 shots,
                 state: None,
-            }
-        })
+            })
+        })?
     }
 
     /// Runs `shots` trajectories of `circuit` under `noise` (depolarizing errors after gates,
@@ -182,8 +193,9 @@ impl Simulator {
         self.pool(|| {
             let mut rng = Rng::new(self.seed);
             let mut counts = BTreeMap::new();
+            let mut state = StateVector::try_zero(circuit.num_qubits)?;
             for _ in 0..shots {
-                let mut state = StateVector::zero(circuit.num_qubits);
+                state.set_zero();
                 let mut bits = vec![false; circuit.num_clbits];
                 for op in &circuit.ops {
                     match op {
@@ -204,12 +216,12 @@ impl Simulator {
                 }
                 *counts.entry(bit_string(&bits)).or_insert(0) += 1;
             }
-            RunResult {
+            Ok(RunResult {
                 counts,
                 shots,
                 state: None,
-            }
-        })
+            })
+        })?
     }
 
     /// `<ψ|H|ψ>` of the circuit's final state (measurements ignored).

@@ -10,6 +10,7 @@
 use rayon::prelude::*;
 
 use crate::complex::{C64, Mat2, Mat4, swap_qubits4};
+use crate::memory::{self, MemoryError};
 use crate::rng::Rng;
 
 /// Amplitudes per parallel task (256 KiB): large enough to amortize scheduling, small
@@ -20,19 +21,72 @@ pub const TASK: usize = 1 << 14;
 const PARALLEL_THRESHOLD: usize = 1 << 15;
 
 /// A pure state of `n` qubits: `2^n` complex amplitudes, index bit `k` is qubit `k`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub struct StateVector {
     num_qubits: usize,
     amps: Vec<C64>,
 }
 
+impl Clone for StateVector {
+    fn clone(&self) -> StateVector {
+        StateVector {
+            num_qubits: self.num_qubits,
+            amps: self.amps.clone(),
+        }
+    }
+
+    /// Reuses this state's buffer: a run that restarts every shot from the same state copies
+    /// it instead of allocating `16 · 2^n` bytes per shot.
+    fn clone_from(&mut self, source: &StateVector) {
+        self.num_qubits = source.num_qubits;
+        self.amps.clone_from(&source.amps);
+    }
+}
+
 impl StateVector {
-    /// |0…0> on `num_qubits` qubits. Check the size first with [`crate::memory::check`]:
-    /// this allocates `16 · 2^n` bytes.
+    /// |0…0> on `num_qubits` qubits. This allocates `16 · 2^n` bytes and, like any `Vec`,
+    /// aborts the process when the system refuses them: for states whose size comes from
+    /// input, use [`StateVector::try_zero`].
     pub fn zero(num_qubits: usize) -> StateVector {
         let mut amps = vec![C64::ZERO; 1usize << num_qubits];
         amps[0] = C64::ONE;
         StateVector { num_qubits, amps }
+    }
+
+    /// |0…0> on `num_qubits` qubits, or an error when the memory cannot be had. Check the
+    /// size first with [`crate::memory::check`]; this catches what the check cannot see
+    /// (memory taken in between, an overcommit policy that refuses).
+    pub fn try_zero(num_qubits: usize) -> Result<StateVector, MemoryError> {
+        let len = u32::try_from(num_qubits)
+            .ok()
+            .and_then(|n| 1usize.checked_shl(n))
+            .ok_or_else(|| memory::allocation_failed(num_qubits))?;
+        let mut amps = Vec::new();
+        amps.try_reserve_exact(len)
+            .map_err(|_| memory::allocation_failed(num_qubits))?;
+        amps.resize(len, C64::ZERO);
+        amps[0] = C64::ONE;
+        Ok(StateVector { num_qubits, amps })
+    }
+
+    /// A copy in newly allocated memory, or an error when the memory cannot be had.
+    pub fn try_clone(&self) -> Result<StateVector, MemoryError> {
+        let mut amps = Vec::new();
+        amps.try_reserve_exact(self.amps.len())
+            .map_err(|_| memory::allocation_failed(self.num_qubits))?;
+        amps.extend_from_slice(&self.amps);
+        Ok(StateVector {
+            num_qubits: self.num_qubits,
+            amps,
+        })
+    }
+
+    /// Back to |0…0>, keeping the buffer.
+    pub fn set_zero(&mut self) {
+        self.amps.fill(C64::ZERO);
+        if let Some(first) = self.amps.first_mut() {
+            *first = C64::ONE;
+        }
     }
 
     /// A state from its amplitudes (the length must be a power of two).

@@ -545,3 +545,58 @@ fn sixty_qubits_are_refused_with_the_size() {
     let e = Simulator::default().run(&c, 1).unwrap_err();
     assert!(e.to_string().contains("16.0 EiB"), "{e}");
 }
+
+#[test]
+fn a_circuit_measured_midway_needs_room_for_two_states() {
+    // 16 qubits: 1 MiB per state vector. The shots of a dynamic circuit start from a copy of
+    // the state before its first measurement, so the run holds two.
+    let mut dynamic = Circuit::new(16, 2);
+    dynamic.gate(Gate::H, &[0]);
+    dynamic.measure(0, 0);
+    dynamic.gate(Gate::CX, &[0, 1]);
+    dynamic.measure(1, 1);
+    assert!(!dynamic.measurements_are_terminal());
+    let mib = 1u64 << 20;
+    let tight = Simulator {
+        memory_limit: Some(3 * mib / 2),
+        ..Simulator::with_seed(5)
+    };
+    let e = tight.run(&dynamic, 10).unwrap_err();
+    assert!(
+        e.to_string().contains("keeps 2 of them (2.0 MiB in all)"),
+        "{e}"
+    );
+    // One state is enough for the same gates measured at the end, or for no shots at all.
+    let mut terminal = Circuit::new(16, 2);
+    terminal.gate(Gate::H, &[0]);
+    terminal.gate(Gate::CX, &[0, 1]);
+    terminal.measure(0, 0);
+    terminal.measure(1, 1);
+    assert_eq!(tight.run(&terminal, 10).unwrap().shots, 10);
+    assert!(tight.run(&dynamic, 0).unwrap().counts.is_empty());
+    // With room for both, every shot starts again from the state before the measurement:
+    // the two bits always agree and both values occur.
+    let roomy = Simulator {
+        memory_limit: Some(2 * mib),
+        ..Simulator::with_seed(5)
+    };
+    let r = roomy.run(&dynamic, 200).unwrap();
+    assert_eq!(r.counts.keys().collect::<Vec<_>>(), ["00", "11"]);
+}
+
+#[test]
+fn a_state_the_system_cannot_allocate_is_an_error_not_an_abort() {
+    // 2^60 amplitudes are 2^64 bytes: more than any allocation can be.
+    let e = StateVector::try_zero(60).unwrap_err();
+    assert!(e.message.contains("refused the 16.0 EiB"), "{}", e.message);
+    assert!(StateVector::try_zero(64).is_err());
+    assert!(StateVector::try_zero(usize::MAX).is_err());
+    // 16 TiB: more than RAM and swap, which Linux refuses unless overcommit is "always" (1).
+    let overcommit = std::fs::read_to_string("/proc/sys/vm/overcommit_memory").unwrap_or_default();
+    if overcommit.trim() != "1" {
+        assert!(StateVector::try_zero(40).is_err());
+    }
+    let small = StateVector::try_zero(3).unwrap();
+    assert_eq!(small, StateVector::zero(3));
+    assert_eq!(small.try_clone().unwrap(), small);
+}

@@ -195,13 +195,16 @@ pub fn run(
         threads: 1,
         ..Simulator::default()
     };
-    sim.expectation(&ansatz_circuit(ansatz, h, &vec![0.0; n]), &observable)
+    let first = ansatz_circuit(ansatz, h, &vec![0.0; n]);
+    sim.expectation(&first, &observable)
         .map_err(|e| e.to_string())?;
+    // One state for every evaluation, allocated (fallibly) once.
+    let mut state = StateVector::try_zero(first.num_qubits).map_err(|e| e.to_string())?;
     let mut evaluations = 0u64;
     let mut energy = |p: &[f64]| -> f64 {
         evaluations += 1;
         let c = ansatz_circuit(ansatz, h, p);
-        let mut state = StateVector::zero(c.num_qubits);
+        state.set_zero();
         let steps = fuse(&c.ops, c.num_qubits, true);
         run_steps(&mut state, &steps, &mut [], &mut Rng::new(0));
         observable.expectation(&state)
