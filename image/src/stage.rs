@@ -99,15 +99,14 @@ pub fn stage(ws: &Workspace, arch: Arch, profile: Profile) -> Result<Staged> {
     for bin in &ws.installables {
         cargo.args(["--bin", &bin.binary]);
     }
-    // Binaries that do not depend on where the checkout is, linked statically (static-pie):
-    // each daemon then maps one file instead of its binary plus libc, libm, libgcc_s and
-    // ld.so, which takes about 1.3 MiB off every process's resident memory and the dynamic
-    // loader's work off every start. Nothing we ship resolves host or user names, the only
-    // glibc calls that would need the image's own shared NSS modules at run time.
+    // Binaries that do not depend on where the checkout is. They stay dynamically linked
+    // against the image's glibc: static linking lowered each daemon's RSS by ~1.1 MiB but
+    // raised the memory they really use (PSS) by putting a private copy of libc in each, and
+    // glibc's security updates would no longer reach them (docs/benchmarks.md, "Boot").
     cargo.env(
         rustflags_var(arch),
         format!(
-            "--remap-path-prefix={}=/usr/src/quantumos -C target-feature=+crt-static",
+            "--remap-path-prefix={}=/usr/src/quantumos",
             ws.root.display()
         ),
     );
