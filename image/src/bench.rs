@@ -310,9 +310,10 @@ pub fn noise_warning(report: &Report) -> Option<String> {
         format!(
             "warning: one image's boots differ by {:.0} % of their median (more than {:.0} %): \
              the host was busy or the guest's timing varied, so the boot ratio is uncertain; \
-             boot again on an idle host or with more runs (RUNS=5)",
+             boot again on an idle host or with more runs (RUNS={})",
             widest * 100.0,
-            NOISY_SPREAD * 100.0
+            NOISY_SPREAD * 100.0,
+            (report.runs * 2).max(5)
         )
     })
 }
@@ -398,6 +399,7 @@ mod tests {
         assert!((noisy.boot_ratio.unwrap_or(0.0) - 43.6 / 36.0).abs() < 1e-9);
         let warning = noise_warning(&noisy).unwrap_or_default();
         assert!(warning.contains("differ by 28 %"), "{warning}");
+        assert!(warning.contains("(RUNS=6)"), "{warning}");
         // Boots within a few percent of each other give a ratio worth reading.
         let steady = report(
             vec![boot(36.3), boot(36.4), boot(34.9)],
