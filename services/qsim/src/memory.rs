@@ -76,19 +76,23 @@ pub fn check_states(
     limit: Option<u64>,
 ) -> Result<u128, MemoryError> {
     let states = states.max(1);
-    let needed = state_bytes(num_qubits).and_then(|b| b.checked_mul(u128::from(states)));
-    let needs = match state_bytes(num_qubits) {
-        Some(b) if states > 1 => format!(
-            "a {num_qubits}-qubit state vector needs {} (2^{num_qubits} amplitudes × 16 bytes), \
-             and this run keeps {states} of them ({} in all)",
-            human_bytes(b),
-            human_bytes(b.saturating_mul(u128::from(states)))
-        ),
-        Some(b) => format!(
-            "a {num_qubits}-qubit state vector needs {} (2^{num_qubits} amplitudes × 16 bytes)",
-            human_bytes(b)
-        ),
+    let per_state = state_bytes(num_qubits);
+    let needed = per_state.and_then(|b| b.checked_mul(u128::from(states)));
+    let needs = match per_state {
         None => format!("a {num_qubits}-qubit state vector needs more than 2^120 bytes"),
+        Some(b) => {
+            let one = format!(
+                "a {num_qubits}-qubit state vector needs {} (2^{num_qubits} amplitudes × 16 bytes)",
+                human_bytes(b)
+            );
+            match needed.filter(|_| states > 1) {
+                Some(all) => format!(
+                    "{one}, and this run keeps {states} of them ({} in all)",
+                    human_bytes(all)
+                ),
+                None => one,
+            }
+        }
     };
     let limit = limit.or_else(available_memory);
     match (needed, limit) {
