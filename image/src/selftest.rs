@@ -102,6 +102,7 @@ pub fn evaluate(json: &str) -> Result<Verdict> {
     checks.extend(classify_check(&result["classify"]));
     checks.extend(exec_classify_check(&result["exec_classify"]));
     checks.extend(self_healing_check(&result["self_healing"]));
+    checks.extend(event_sources_check(&result["event_sources"]));
     checks.extend(quantum_memory_check(&result["quantum_memory"]));
 
     let failed: Vec<&str> = result["failed"]
@@ -333,6 +334,32 @@ fn quantum_memory_check(job: &Value) -> Option<Check> {
     })
 }
 
+/// The event dimension captures from every source it was configured with: in the booted
+/// image each one (journal, units, udev, process, bus, emit) is `on`, not waiting or
+/// unavailable. No check for a guest that does not report them.
+fn event_sources_check(sources: &Value) -> Option<Check> {
+    let sources = sources.as_object()?;
+    let not_on: Vec<String> = sources
+        .iter()
+        .filter_map(|(name, state)| {
+            let state = state.as_str().unwrap_or("?");
+            let on = state == "on" || state.starts_with("on,");
+            (!on).then(|| format!("{name}: {state}"))
+        })
+        .collect();
+    Some(Check {
+        name: "event dimension: every source on".into(),
+        ok: !sources.is_empty() && not_on.is_empty(),
+        detail: if not_on.is_empty() {
+            let mut names: Vec<&str> = sources.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            format!("{} sources on: {}", names.len(), names.join(", "))
+        } else {
+            not_on.join("; ")
+        },
+    })
+}
+
 /// steppps-spaced SIGKILLed in the guest: the event dimension recorded the unclean exit,
 /// its `dimension-died` rule had steppps-mgr restart space (outcome ok), the new daemon came
 /// back on the bus, and the chain still verifies. The detail gives the recovery time and
@@ -418,6 +445,30 @@ mod tests {
             r#""failed":[]"#,
             &format!(r#""failed":[],"{section}":{json}"#),
         )
+    }
+
+    #[test]
+    fn an_event_source_that_is_not_on_fails_the_boot_test() -> Result<()> {
+        let verdict = evaluate(&good_with(
+            "event_sources",
+            r#"{"journal":"on","units":"on","process":"on, the steppps module"}"#,
+        ))?;
+        assert!(verdict.passed(), "{:?}", verdict.checks);
+        let verdict = evaluate(&good_with(
+            "event_sources",
+            r#"{"journal":"on","units":"unavailable: systemd is not on this bus"}"#,
+        ))?;
+        assert!(!verdict.passed());
+        let check = verdict
+            .checks
+            .iter()
+            .find(|c| c.name.starts_with("event dimension"))
+            .expect("an event sources check");
+        assert_eq!(
+            check.detail,
+            "units: unavailable: systemd is not on this bus"
+        );
+        Ok(())
     }
 
     #[test]

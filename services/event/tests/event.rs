@@ -932,3 +932,77 @@ async fn without_the_module_process_events_come_from_the_proc_connector() {
     }
     assert!(!execs[0].fields.contains_key("cgroup_id"));
 }
+
+/// What the units source calls on PID 1's manager: `Subscribe`. The test plays systemd on its
+/// private bus (where the real one never is) to join late, as PID 1 can at boot.
+struct LateSystemd;
+
+#[zbus::interface(name = "org.freedesktop.systemd1.Manager")]
+impl LateSystemd {
+    fn subscribe(&self) {}
+}
+
+/// At boot the daemon can start before PID 1 has connected to the new dbus-daemon. The units
+/// source then waits for systemd instead of giving up for the whole boot: its state says so,
+/// and once systemd owns its name, a unit's change becomes an event.
+#[tokio::test]
+async fn the_units_source_waits_for_systemd_to_join_the_bus() {
+    let bus = TestBus::start().unwrap();
+    let config = bus.dir().join("event.toml");
+    fs::write(
+        &config,
+        "rules_dirs = []\n[sources]\njournal = false\nunits = true\nudev = false\nprocess = false\nbus = false\n",
+    )
+    .unwrap();
+    let mut fx = Fixture {
+        rules: bus.dir().join("rules"),
+        bus,
+        config,
+        pid: None,
+    };
+    let event = fx.start().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let state = event.stats().await.unwrap().sources["units"].clone();
+        if state == steppps_event::sources::units::WAITING {
+            break;
+        }
+        assert!(Instant::now() < deadline, "units source state: {state}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let systemd = zbus::connection::Builder::address(fx.bus.address())
+        .name("org.freedesktop.systemd1")
+        .serve_at("/org/freedesktop/systemd1", LateSystemd)
+        .build()
+        .await
+        .unwrap();
+    wait_for_event_source(&event, "units").await.unwrap();
+    let changed = HashMap::from([("ActiveState", zbus::Variant::from("active"))]);
+    systemd
+        .emit_signal(
+            None::<()>,
+            "/org/freedesktop/systemd1/unit/late_2eservice",
+            "org.freedesktop.DBus.Properties",
+            "PropertiesChanged",
+            &(
+                "org.freedesktop.systemd1.Unit",
+                changed,
+                Vec::<String>::new(),
+            ),
+        )
+        .await
+        .unwrap();
+    let started = wait_for_records(
+        &event,
+        EventFilter {
+            source: "units".into(),
+            kind: "unit.started".into(),
+            fields: fields(&[("unit", "late.service")]),
+            ..EventFilter::default()
+        },
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(started.len(), 1, "{started:?}");
+}

@@ -18,6 +18,8 @@ use crate::{EventLog, Pending};
 
 pub const SOURCE: &str = "units";
 const SYSTEMD: &str = "org.freedesktop.systemd1";
+/// The source's state until systemd owns its bus name.
+pub const WAITING: &str = "waiting for systemd to join the bus";
 
 /// The event for a unit going from `previous` to `state`, if it is one we record.
 pub fn transition(unit: &str, previous: Option<&str>, state: &str) -> Option<Entry> {
@@ -48,13 +50,7 @@ pub async fn follow(log: Arc<EventLog>, connection: Connection) {
 }
 
 async fn run(log: &EventLog, connection: &Connection) -> Result<(), String> {
-    let dbus = zbus::fdo::DBusProxy::new(connection)
-        .await
-        .map_err(|e| format!("unavailable: {e}"))?;
-    let systemd_name = BusName::try_from(SYSTEMD).map_err(|e| e.to_string())?;
-    if !dbus.name_has_owner(systemd_name).await.unwrap_or(false) {
-        return Err("unavailable: systemd is not on this bus".into());
-    }
+    wait_for_systemd(log, connection).await?;
     let rule = MatchRule::builder()
         .msg_type(zbus::message::Type::Signal)
         .sender(SYSTEMD)
@@ -97,6 +93,31 @@ async fn run(log: &EventLog, connection: &Connection) -> Result<(), String> {
         let previous = last.insert(unit.clone(), state.clone());
         if let Some(entry) = transition(&unit, previous.as_deref(), &state) {
             log.offer(Pending::new(entry));
+        }
+    }
+    Err("stopped: the bus connection closed".into())
+}
+
+/// Returns once systemd owns its name on the bus. At boot this daemon can start before PID 1
+/// has connected to the freshly started dbus-daemon; giving up then would lose every unit
+/// change of the boot, so the source waits (its state says so) for systemd to join.
+async fn wait_for_systemd(log: &EventLog, connection: &Connection) -> Result<(), String> {
+    let dbus = zbus::fdo::DBusProxy::new(connection)
+        .await
+        .map_err(|e| format!("unavailable: {e}"))?;
+    // Subscribed before the first look, so systemd joining in between is not missed.
+    let mut joins = dbus
+        .receive_name_owner_changed_with_args(&[(0, SYSTEMD)])
+        .await
+        .map_err(|e| format!("unavailable: {e}"))?;
+    let name = BusName::try_from(SYSTEMD).map_err(|e| e.to_string())?;
+    if dbus.name_has_owner(name).await.unwrap_or(false) {
+        return Ok(());
+    }
+    log.set_source_state(SOURCE, WAITING);
+    while let Some(change) = joins.next().await {
+        if change.args().is_ok_and(|args| args.new_owner().is_some()) {
+            return Ok(());
         }
     }
     Err("stopped: the bus connection closed".into())
