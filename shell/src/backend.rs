@@ -1,6 +1,6 @@
 //! Where translations come from and where commands are recorded: the prompt and psychology
 //! daemons on the system bus, or the prompt library in-process (`--offline`). Every bus call
-//! has a short timeout, so a hung daemon never hangs the shell.
+//! has a timeout, so a hung daemon never hangs the shell.
 
 use std::path::Path;
 use std::time::Duration;
@@ -12,6 +12,10 @@ use tokio::runtime::Runtime;
 pub use steppps::api::prompt::Suggestion;
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a translation may take in all. The prompt daemon loads its language model on the
+/// first request after boot: a second or two on real hardware, a minute under emulation.
+/// Past `CALL_TIMEOUT` qsh says what it waits for, and Ctrl-C stops the wait.
+const MODEL_LOAD_TIMEOUT: Duration = Duration::from_secs(120);
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(800);
 
 pub struct Backend {
@@ -90,10 +94,24 @@ impl Backend {
             .unwrap_or_default()
             .into_owned();
         runtime.block_on(async {
-            match tokio::time::timeout(CALL_TIMEOUT, proxy.translate(&text, &cwd, max)).await {
-                Ok(Ok(v)) => Ok(v),
-                Ok(Err(e)) => Err(describe(&e)),
-                Err(_) => Err("the prompt daemon did not answer in time".into()),
+            let call = proxy.translate(&text, &cwd, max);
+            tokio::pin!(call);
+            if let Ok(answer) = tokio::time::timeout(CALL_TIMEOUT, &mut call).await {
+                return answer.map_err(|e| describe(&e));
+            }
+            eprintln!(
+                "qsh: waiting for the prompt daemon (its first request after boot loads the \
+                 language model; Ctrl-C stops waiting)…"
+            );
+            tokio::select! {
+                answer = tokio::time::timeout(MODEL_LOAD_TIMEOUT - CALL_TIMEOUT, call) => match answer {
+                    Ok(answer) => answer.map_err(|e| describe(&e)),
+                    Err(_) => Err(format!(
+                        "the prompt daemon did not answer within {} s (systemctl status steppps-prompt)",
+                        MODEL_LOAD_TIMEOUT.as_secs()
+                    )),
+                },
+                _ = tokio::signal::ctrl_c() => Err("stopped waiting for the prompt daemon".into()),
             }
         })
     }
