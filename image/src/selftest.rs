@@ -103,6 +103,7 @@ pub fn evaluate(json: &str) -> Result<Verdict> {
     checks.extend(exec_classify_check(&result["exec_classify"]));
     checks.extend(self_healing_check(&result["self_healing"]));
     checks.extend(event_sources_check(&result["event_sources"]));
+    checks.extend(live_user_job_check(&result["live_user_job"]));
     checks.extend(quantum_memory_check(&result["quantum_memory"]));
 
     let failed: Vec<&str> = result["failed"]
@@ -334,6 +335,38 @@ fn quantum_memory_check(job: &Value) -> Option<Check> {
     })
 }
 
+/// The live user submitted the shipped Bell example without sudo and got its answer: 1000
+/// shots, all of them 00 or 11, both seen. No check for a guest that does not report it.
+fn live_user_job_check(job: &Value) -> Option<Check> {
+    let exit = job["exit"].as_i64()?;
+    let output = job["output"].as_str().unwrap_or("").trim();
+    let results: Value = serde_json::from_str(output).unwrap_or(Value::Null);
+    let counts = results["counts"].as_object();
+    let count = |bits: &str| counts.and_then(|c| c.get(bits)).and_then(Value::as_u64);
+    let total: u64 = counts
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, n)| n.as_u64())
+        .sum();
+    let bell = counts.is_some_and(|c| c.keys().all(|k| k == "00" || k == "11"))
+        && count("00").unwrap_or(0) > 0
+        && count("11").unwrap_or(0) > 0
+        && total == 1000;
+    Some(Check {
+        name: "the live user runs the Bell example without sudo".into(),
+        ok: exit == 0 && bell,
+        detail: if counts.is_some() {
+            format!(
+                "qos-ctl exit {exit}; counts 00: {}, 11: {}, all outcomes: {total}",
+                count("00").unwrap_or(0),
+                count("11").unwrap_or(0)
+            )
+        } else {
+            format!("qos-ctl exit {exit}: {output}")
+        },
+    })
+}
+
 /// The event dimension captures from every source it was configured with: in the booted
 /// image each one (journal, units, udev, process, bus, emit) is `on`, not waiting or
 /// unavailable. No check for a guest that does not report them.
@@ -445,6 +478,30 @@ mod tests {
             r#""failed":[]"#,
             &format!(r#""failed":[],"{section}":{json}"#),
         )
+    }
+
+    #[test]
+    fn the_live_users_bell_job_must_be_allowed_and_right() -> Result<()> {
+        let with = |exit: i64, output: &str| {
+            good_with(
+                "live_user_job",
+                &serde_json::json!({"exit": exit, "output": output}).to_string(),
+            )
+        };
+        let verdict = evaluate(&with(0, r#"{"id":"j1","counts":{"00":497,"11":503}}"#))?;
+        assert!(verdict.passed(), "{:?}", verdict.checks);
+        for (exit, output) in [
+            (
+                1,
+                "qos-ctl: org.quantumos.quantum.submit: authentication is required",
+            ),
+            (0, r#"{"id":"j1","counts":{"00":497,"01":3,"11":500}}"#),
+            (0, r#"{"id":"j1","counts":{"00":1000}}"#),
+        ] {
+            let verdict = evaluate(&with(exit, output))?;
+            assert!(!verdict.passed(), "{output} passed");
+        }
+        Ok(())
     }
 
     #[test]

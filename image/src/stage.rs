@@ -138,6 +138,10 @@ pub fn stage(ws: &Workspace, arch: Arch, profile: Profile) -> Result<Staged> {
         });
     }
 
+    stage_examples(
+        &ws.root.join("examples"),
+        &root.join("usr/share/doc/quantumos/examples"),
+    )?;
     if let Some(ctl) = ws.installables.iter().find(|i| i.binary == "qos-ctl") {
         let staged = root.join(ctl.image_path().trim_start_matches('/'));
         stage_ctl_docs(&staged, &root, arch)?;
@@ -204,6 +208,26 @@ fn stage_prompt_models(ws: &Workspace, root: &Path) -> Result<Vec<StagedFile>> {
         });
     }
     Ok(staged)
+}
+
+/// The repository's examples (quantum jobs and the circuits they name), so the commands in
+/// docs/quantum.md work on the live system as written there, below the examples directory.
+fn stage_examples(from: &Path, to: &Path) -> Result<()> {
+    if !from.is_dir() {
+        return Ok(());
+    }
+    for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let path = entry?.path();
+        let Some(name) = path.file_name() else {
+            continue;
+        };
+        if path.is_dir() {
+            stage_examples(&path, &to.join(name))?;
+        } else {
+            install(&path, &to.join(name), 0o644)?;
+        }
+    }
+    Ok(())
 }
 
 /// `CARGO_TARGET_<TRIPLE>_RUSTFLAGS`: applies to the target's crates only, so the host's

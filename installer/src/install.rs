@@ -291,6 +291,7 @@ fn steps(plan: &Plan, opts: &Options, log: &mut Log, target: &Path) -> Result<()
     // The live session's conveniences do not belong on an installed system.
     for live_only in [
         "etc/sudoers.d/quantum-live",
+        "etc/polkit-1/rules.d/50-quantumos-live.rules",
         "usr/lib/systemd/system/getty@tty1.service.d/autologin.conf",
         "usr/lib/systemd/system/serial-getty@.service.d/autologin.conf",
         "etc/dracut.conf.d/10-quantumos-live.conf",
