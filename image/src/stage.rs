@@ -1,6 +1,6 @@
 //! Staging: builds the workspace's installable binaries for the target architecture and lays
-//! them out, with os-release branding, the qos-ctl man page and shell completions, as a tree
-//! mkosi copies into the image (`--extra-tree`).
+//! them out, with os-release branding, the qos-ctl and qsh man pages and shell completions, as
+//! a tree mkosi copies into the image (`--extra-tree`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -142,6 +142,15 @@ pub fn stage(ws: &Workspace, arch: Arch, profile: Profile) -> Result<Staged> {
         &ws.root.join("examples"),
         &root.join("usr/share/doc/quantumos/examples"),
     )?;
+    if ws.installables.iter().any(|i| i.binary == "qsh") {
+        // Written by hand (qsh's behaviour is more than its options); a qsh unit test keeps it
+        // naming every option.
+        install(
+            &ws.root.join("shell/man/qsh.1"),
+            &root.join("usr/share/man/man1/qsh.1"),
+            0o644,
+        )?;
+    }
     if let Some(ctl) = ws.installables.iter().find(|i| i.binary == "qos-ctl") {
         let staged = root.join(ctl.image_path().trim_start_matches('/'));
         stage_ctl_docs(&staged, &root, arch)?;

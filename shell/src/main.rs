@@ -403,3 +403,26 @@ fn set_env(key: &str, value: &str) {
         std::env::set_var(key, value)
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// The manual page the image installs (shell/man/qsh.1) names every option `qsh --help`
+    /// shows, so the two cannot drift apart unnoticed.
+    #[test]
+    fn the_man_page_documents_every_visible_option() {
+        let page = include_str!("../man/qsh.1");
+        let command = super::Args::command();
+        for arg in command.get_arguments().filter(|a| !a.is_hide_set()) {
+            if let Some(long) = arg.get_long() {
+                let roff = format!("\\-\\-{}", long.replace('-', "\\-"));
+                assert!(page.contains(&roff), "qsh.1 does not document --{long}");
+            }
+            if let Some(short) = arg.get_short() {
+                let roff = format!("\\-{short}");
+                assert!(page.contains(&roff), "qsh.1 does not document -{short}");
+            }
+        }
+    }
+}
