@@ -149,9 +149,8 @@ fn main() -> ExitCode {
             (sources::dimensions::SOURCE, sources_config.bus),
             (sources::process::SOURCE, sources_config.process),
         ] {
-            if !on {
-                log.set_source_state(name, "off");
-            }
+            // Every configured source is listed from the start; its task says when it is on.
+            log.set_source_state(name, if on { "starting" } else { "off" });
         }
         log.set_source_state("emit", "on");
         if sources_config.journal {
