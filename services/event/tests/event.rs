@@ -66,6 +66,19 @@ impl Fixture {
         }
     }
 
+    /// A test bus with an event daemon configured by `config` alone (TOML, written as is).
+    fn with_config(config: &str) -> Fixture {
+        let bus = TestBus::start().unwrap();
+        let path = bus.dir().join("event.toml");
+        fs::write(&path, config).unwrap();
+        Fixture {
+            rules: bus.dir().join("rules"),
+            bus,
+            config: path,
+            pid: None,
+        }
+    }
+
     async fn start(&mut self) -> Event1Proxy<'static> {
         let binary = workspace_binary("steppps-eventd").unwrap();
         let config = self.config.display().to_string();
@@ -864,19 +877,9 @@ async fn without_the_module_process_events_come_from_the_proc_connector() {
         eprintln!("skipped: the steppps module is loaded here, so the connector is not used");
         return;
     }
-    let bus = TestBus::start().unwrap();
-    let config = bus.dir().join("event.toml");
-    fs::write(
-        &config,
+    let mut fx = Fixture::with_config(
         "rules_dirs = []\n[sources]\njournal = false\nunits = false\nudev = false\nbus = false\n",
-    )
-    .unwrap();
-    let mut fx = Fixture {
-        rules: bus.dir().join("rules"),
-        bus,
-        config,
-        pid: None,
-    };
+    );
     let event = fx.start().await;
     if let Err(e) = wait_for_event_source(&event, "process").await {
         let state = event.stats().await.unwrap().sources["process"].clone();
@@ -947,19 +950,9 @@ impl LateSystemd {
 /// and once systemd owns its name, a unit's change becomes an event.
 #[tokio::test]
 async fn the_units_source_waits_for_systemd_to_join_the_bus() {
-    let bus = TestBus::start().unwrap();
-    let config = bus.dir().join("event.toml");
-    fs::write(
-        &config,
+    let mut fx = Fixture::with_config(
         "rules_dirs = []\n[sources]\njournal = false\nunits = true\nudev = false\nprocess = false\nbus = false\n",
-    )
-    .unwrap();
-    let mut fx = Fixture {
-        rules: bus.dir().join("rules"),
-        bus,
-        config,
-        pid: None,
-    };
+    );
     let event = fx.start().await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
