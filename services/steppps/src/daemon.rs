@@ -85,7 +85,19 @@ pub async fn wait_for_names(
     names: &[&str],
     patience: Duration,
 ) -> Result<(), Vec<String>> {
-    let deadline = tokio::time::Instant::now() + patience;
+    wait_for_names_reporting(connection, names, Some(patience), |_| {}).await
+}
+
+/// [`wait_for_names`], without a time limit when `patience` is `None` (then it ends early only
+/// when the connection closes), and calling `on_missing` once with the names the first look
+/// did not find, so a caller can say what it is waiting for.
+pub async fn wait_for_names_reporting(
+    connection: &Connection,
+    names: &[&str],
+    patience: Option<Duration>,
+    on_missing: impl FnOnce(&[String]),
+) -> Result<(), Vec<String>> {
+    let deadline = patience.map(|p| tokio::time::Instant::now() + p);
     let all_missing = || names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
     let Ok(dbus) = DBusProxy::new(connection).await else {
         return Err(all_missing());
@@ -104,16 +116,24 @@ pub async fn wait_for_names(
             missing.push(name.to_string());
         }
     }
+    if !missing.is_empty() {
+        on_missing(&missing);
+    }
     while !missing.is_empty() {
-        match tokio::time::timeout_at(deadline, changes.next()).await {
-            Ok(Some(signal)) => {
-                if let Ok(args) = signal.args()
-                    && args.new_owner().is_some()
-                {
-                    missing.retain(|n| n.as_str() != args.name().as_str());
-                }
-            }
-            Ok(None) | Err(_) => return Err(missing),
+        let change = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, changes.next())
+                .await
+                .ok()
+                .flatten(),
+            None => changes.next().await,
+        };
+        let Some(signal) = change else {
+            return Err(missing);
+        };
+        if let Ok(args) = signal.args()
+            && args.new_owner().is_some()
+        {
+            missing.retain(|n| n.as_str() != args.name().as_str());
         }
     }
     Ok(())
@@ -432,5 +452,34 @@ mod tests {
         assert_eq!(waited, Ok(()));
         // Already owned: no waiting at all.
         assert_eq!(wait_for_names(&waiter, &both, Duration::ZERO).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn waiting_without_a_limit_says_once_what_is_missing() {
+        let bus = TestBus::start().expect("test bus");
+        let waiter = bus.connect().await.expect("connect");
+        let owner = bus.connect().await.expect("connect");
+        let mut reported = Vec::new();
+        let take = async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            owner
+                .request_name("org.quantumos.Late1")
+                .await
+                .expect("take the name");
+        };
+        let (waited, ()) = tokio::join!(
+            wait_for_names_reporting(&waiter, &["org.quantumos.Late1"], None, |missing| {
+                reported.extend_from_slice(missing)
+            }),
+            take
+        );
+        assert_eq!(waited, Ok(()));
+        assert_eq!(reported, ["org.quantumos.Late1"]);
+        // Nothing missing: nothing reported.
+        let mut called = false;
+        let owned =
+            wait_for_names_reporting(&waiter, &["org.quantumos.Late1"], None, |_| called = true);
+        assert_eq!(owned.await, Ok(()));
+        assert!(!called);
     }
 }

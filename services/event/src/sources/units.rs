@@ -10,7 +10,6 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use steppps::api::systemd::{Systemd1ManagerProxy, UNIT_PATH_PREFIX, unit_name_from_path};
 use zbus::OwnedVariant as OwnedValue;
-use zbus::names::BusName;
 use zbus::{Connection, MatchRule, MessageStream};
 
 use crate::chain::{Entry, now_usec};
@@ -102,25 +101,11 @@ async fn run(log: &EventLog, connection: &Connection) -> Result<(), String> {
 /// has connected to the freshly started dbus-daemon; giving up then would lose every unit
 /// change of the boot, so the source waits (its state says so) for systemd to join.
 async fn wait_for_systemd(log: &EventLog, connection: &Connection) -> Result<(), String> {
-    let dbus = zbus::fdo::DBusProxy::new(connection)
-        .await
-        .map_err(|e| format!("unavailable: {e}"))?;
-    // Subscribed before the first look, so systemd joining in between is not missed.
-    let mut joins = dbus
-        .receive_name_owner_changed_with_args(&[(0, SYSTEMD)])
-        .await
-        .map_err(|e| format!("unavailable: {e}"))?;
-    let name = BusName::try_from(SYSTEMD).map_err(|e| e.to_string())?;
-    if dbus.name_has_owner(name).await.unwrap_or(false) {
-        return Ok(());
-    }
-    log.set_source_state(SOURCE, WAITING);
-    while let Some(change) = joins.next().await {
-        if change.args().is_ok_and(|args| args.new_owner().is_some()) {
-            return Ok(());
-        }
-    }
-    Err("stopped: the bus connection closed".into())
+    steppps::daemon::wait_for_names_reporting(connection, &[SYSTEMD], None, |_| {
+        log.set_source_state(SOURCE, WAITING)
+    })
+    .await
+    .map_err(|_| "unavailable: the bus stopped answering while waiting for systemd".into())
 }
 
 #[cfg(test)]
