@@ -104,6 +104,7 @@ pub fn evaluate(json: &str) -> Result<Verdict> {
     checks.extend(self_healing_check(&result["self_healing"]));
     checks.extend(event_sources_check(&result["event_sources"]));
     checks.extend(live_user_job_check(&result["live_user_job"]));
+    checks.extend(man_pages_check(&result["man_pages"]));
     checks.extend(quantum_memory_check(&result["quantum_memory"]));
 
     let failed: Vec<&str> = result["failed"]
@@ -367,6 +368,28 @@ fn live_user_job_check(job: &Value) -> Option<Check> {
     })
 }
 
+/// `man qos-ctl` and `man qsh` in the guest: each page renders to more than a few lines. No
+/// check for a guest that does not report them.
+fn man_pages_check(pages: &Value) -> Option<Check> {
+    let pages = pages.as_array()?;
+    let lines = |p: &Value| p["lines"].as_u64().unwrap_or(0);
+    let name = |p: &Value| p["page"].as_str().unwrap_or("?").to_string();
+    let missing: Vec<String> = pages.iter().filter(|p| lines(p) < 20).map(name).collect();
+    Some(Check {
+        name: "man pages render".into(),
+        ok: !pages.is_empty() && missing.is_empty(),
+        detail: if missing.is_empty() {
+            pages
+                .iter()
+                .map(|p| format!("{}(1): {} lines", name(p), lines(p)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else {
+            format!("no page (or a stub) for {}", missing.join(", "))
+        },
+    })
+}
+
 /// The event dimension captures from every source it was configured with: in the booted
 /// image each one (journal, units, udev, process, bus, emit) is `on`, not waiting or
 /// unavailable. No check for a guest that does not report them.
@@ -501,6 +524,20 @@ mod tests {
             let verdict = evaluate(&with(exit, output))?;
             assert!(!verdict.passed(), "{output} passed");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn a_man_page_that_does_not_render_fails_the_boot_test() -> Result<()> {
+        let with = |pages: &str| good_with("man_pages", pages);
+        let verdict = evaluate(&with(
+            r#"[{"page":"qos-ctl","lines":900},{"page":"qsh","lines":120}]"#,
+        ))?;
+        assert!(verdict.passed(), "{:?}", verdict.checks);
+        let verdict = evaluate(&with(
+            r#"[{"page":"qos-ctl","lines":900},{"page":"qsh","lines":0}]"#,
+        ))?;
+        assert!(!verdict.passed());
         Ok(())
     }
 
