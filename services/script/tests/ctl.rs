@@ -154,3 +154,135 @@ async fn workflow_commands_deploy_start_show_complete_and_cancel() {
     let incidents = json(&qos_ctl(&bus, &["--json", "workflow", "incidents"]));
     assert!(incidents.as_array().unwrap().is_empty());
 }
+
+/// Waits for instance `id` to finish and returns what `qos-ctl --json workflow show` says.
+async fn finished(bus: &TestBus, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let shown = json(&qos_ctl(bus, &["--json", "workflow", "show", id]));
+        if shown["instance"]["state"] != "active" {
+            return shown;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "instance {id} still active: {shown}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The id of the approval task instance `instance` waits on (its status is read first).
+async fn approval_task(bus: &TestBus, instance: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let tasks = json(&qos_ctl(bus, &["--json", "workflow", "tasks"]));
+        let mine =
+            tasks.as_array().unwrap().iter().find(|t| {
+                t["instance"].as_u64().map(|i| i.to_string()).as_deref() == Some(instance)
+            });
+        if let Some(task) = mine {
+            assert_eq!(task["activity_id"], "Task_Approve");
+            assert_eq!(task["topic"], "operator", "the assignee");
+            return task["id"].as_u64().unwrap().to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no user task for instance {instance}: {tasks}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn reached(shown: &Value, element: &str) -> bool {
+    shown["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h["activity_id"] == element)
+}
+
+/// The example users find in /usr/share/doc/quantumos/examples/workflows/, run the way
+/// docs/script.md tells them to: a name the manager does not know ends at once; a known one
+/// waits for approval, and a refusal leaves it running; an approval asks steppps-mgr to restart
+/// it (on this private bus without systemd the manager refuses, and the refusal is where the
+/// instance ends, with the manager's message in its variables).
+#[tokio::test]
+async fn the_restart_approval_example_runs_from_qos_ctl() {
+    let mut bus = TestBus::start().unwrap();
+    bus.spawn_daemon(&workspace_binary("steppps-mgr").unwrap(), &[])
+        .unwrap();
+    bus.wait_for_name(MANAGER.bus_name).await.unwrap();
+    let config = bus.dir().join("script.toml");
+    std::fs::write(&config, "workflow_dirs = []\nroot_process = \"\"\n").unwrap();
+    bus.spawn_daemon(
+        &workspace_binary("steppps-scriptd").unwrap(),
+        &["--config", config.to_str().unwrap()],
+    )
+    .unwrap();
+    bus.wait_for_name(SCRIPT.bus_name).await.unwrap();
+
+    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/workflows/restart-approval.bpmn");
+    let deployed = json(&qos_ctl(
+        &bus,
+        &["--json", "workflow", "deploy", example.to_str().unwrap()],
+    ));
+    assert_eq!(deployed[0]["process"], "restart-approval");
+
+    let start = |dimension: &str| {
+        let started = json(&qos_ctl(
+            &bus,
+            &[
+                "--json",
+                "workflow",
+                "start",
+                "restart-approval",
+                "--var",
+                &format!("dimension={dimension}"),
+            ],
+        ));
+        started["instance"].as_u64().unwrap().to_string()
+    };
+    let unknown = start("warp-drive");
+    let shown = finished(&bus, &unknown).await;
+    assert!(reached(&shown, "EndEvent_Unknown"), "{shown}");
+    assert!(!reached(&shown, "Task_Approve"), "{shown}");
+
+    let declined = start("space");
+    let task = approval_task(&bus, &declined).await;
+    json(&qos_ctl(
+        &bus,
+        &[
+            "--json",
+            "workflow",
+            "complete",
+            &task,
+            "--var",
+            "approved=false",
+        ],
+    ));
+    let shown = finished(&bus, &declined).await;
+    assert_eq!(shown["instance"]["state"], "completed");
+    assert!(reached(&shown, "EndEvent_Declined"), "{shown}");
+    assert!(!reached(&shown, "Task_Restart"), "{shown}");
+    assert_eq!(shown["variables"]["before"][0], "space", "{shown}");
+
+    let approved = start("space");
+    let task = approval_task(&bus, &approved).await;
+    json(&qos_ctl(
+        &bus,
+        &[
+            "--json",
+            "workflow",
+            "complete",
+            &task,
+            "--var",
+            "approved=true",
+        ],
+    ));
+    let shown = finished(&bus, &approved).await;
+    assert!(reached(&shown, "Task_Restart"), "{shown}");
+    assert!(reached(&shown, "EndEvent_Refused"), "{shown}");
+    let message = shown["variables"]["restart_message"].as_str().unwrap_or("");
+    assert!(message.contains("space"), "{shown}");
+}

@@ -416,8 +416,8 @@ fn a_timer_start_event_starts_instances_on_its_cycle() {
     assert_eq!(list[2].version, 2);
 }
 
-/// The acceptance item "files drawn in a real modeler load": every test fixture and shipped
-/// workflow is saved by bpmn-js's Modeler (services/script/workflows/export.mjs), with its
+/// The acceptance item "files drawn in a real modeler load": every test fixture, shipped
+/// workflow and example is saved by bpmn-js's Modeler (services/script/workflows/export.mjs), with its
 /// diagram, and deploys as it is — except the script task, refused by name.
 #[test]
 fn files_saved_by_bpmn_js_deploy() {
@@ -436,6 +436,7 @@ fn files_saved_by_bpmn_js_deploy() {
     fixture_files.sort();
     assert_eq!(fixture_files.len(), 8, "{fixture_files:?}");
     files.extend(fixture_files);
+    files.push(here.join("../../examples/workflows/restart-approval.bpmn"));
 
     let mut e = engine();
     for path in &files {

@@ -28,6 +28,7 @@ const REPO = path.resolve(HERE, '../../..');
 const DIRS = {
   shipped: path.join(REPO, 'recipes/quantumos/usr/share/quantumos/workflows'),
   fixtures: path.join(REPO, 'services/script/tests/fixtures'),
+  examples: path.join(REPO, 'examples/workflows'),
 };
 
 const NAMESPACES = {
@@ -177,6 +178,7 @@ async function main() {
       throw new Error(`${spec.file}: reopening: ${reopened.warnings.map((w) => w.message).join('; ')}`);
     }
     const out = path.join(DIRS[spec.dir], spec.file);
+    fs.mkdirSync(path.dirname(out), { recursive: true });
     fs.writeFileSync(out, `${xml}\n`);
     console.log(path.relative(REPO, out));
   }

@@ -332,7 +332,55 @@ const SCRIPTED = {
   flows: [['Flow_1', 'StartEvent_1', 'Activity_0ugm2rk'], ['Flow_2', 'Activity_0ugm2rk', 'EndEvent_1']],
 };
 
+// ------------------------------------------------------------------------------------------
+// Examples for users: examples/workflows/ in the repository, on the image in
+// /usr/share/doc/quantumos/examples/workflows/ (docs/script.md walks through it).
+
+// A restart that waits for a person's approval: the change-approval step an operator puts in
+// front of anything that interrupts a service. Runs end to end from qos-ctl.
+const APPROVAL = {
+  file: 'restart-approval.bpmn', dir: 'examples', defid: '2ra1b2c',
+  id: 'restart-approval', name: 'Restart a dimension after approval',
+  doc: 'Started with variable `dimension` (a name from `qos-ctl status`). Reads its status, waits for a person to approve (complete the user task with approved=true or false), then restarts it through steppps-mgr and reads its status again.',
+  nodes: [
+    { id: 'StartEvent_1', kind: 'startEvent', name: 'Restart requested' },
+    call('Task_Status', "Read the dimension's status", 'org.quantumos.Manager1.GetStatus', {
+      io: { outputs: [['before', '${result[2][item[1] = dimension][1]}']] },
+    }),
+    { id: 'Gateway_Known', kind: 'exclusiveGateway', name: 'Known dimension?', default: 'Flow_Unknown' },
+    { id: 'EndEvent_Unknown', kind: 'endEvent', name: 'No such dimension' },
+    { id: 'Task_Approve', kind: 'userTask', name: 'Approve the restart', attrs: { 'camunda:assignee': 'operator' } },
+    { id: 'Gateway_Approved', kind: 'exclusiveGateway', name: 'Approved?', default: 'Flow_Declined' },
+    { id: 'EndEvent_Declined', kind: 'endEvent', name: 'Left running' },
+    call('Task_Restart', 'Restart the dimension', 'org.quantumos.Manager1.Restart', { args: '[dimension]', signature: 's' }),
+    {
+      id: 'Event_Refused', kind: 'boundaryEvent', name: 'Refused', attached: 'Task_Restart',
+      event: { error: { id: 'ErrorEventDefinition_2r1', codeVariable: 'restart_error', messageVariable: 'restart_message' } },
+    },
+    { id: 'EndEvent_Refused', kind: 'endEvent', name: 'Restart refused' },
+    { id: 'Event_Settle', kind: 'intermediateCatchEvent', name: 'Give it time to start', event: timer('timeDuration', 'PT5S', 'TimerEventDefinition_2s1') },
+    call('Task_Check', "Read the dimension's status again", 'org.quantumos.Manager1.GetStatus', {
+      io: { outputs: [['after', '${result[2][item[1] = dimension][1]}']] },
+    }),
+    { id: 'EndEvent_Restarted', kind: 'endEvent', name: 'Restarted' },
+  ],
+  flows: [
+    ['Flow_1', 'StartEvent_1', 'Task_Status'],
+    ['Flow_2', 'Task_Status', 'Gateway_Known'],
+    ['Flow_Known', 'Gateway_Known', 'Task_Approve', 'yes', '${before != null}'],
+    ['Flow_Unknown', 'Gateway_Known', 'EndEvent_Unknown', 'no'],
+    ['Flow_3', 'Task_Approve', 'Gateway_Approved'],
+    ['Flow_Approved', 'Gateway_Approved', 'Task_Restart', 'yes', '${approved = true}'],
+    ['Flow_Declined', 'Gateway_Approved', 'EndEvent_Declined', 'no'],
+    ['Flow_4', 'Task_Restart', 'Event_Settle'],
+    ['Flow_5', 'Event_Refused', 'EndEvent_Refused'],
+    ['Flow_6', 'Event_Settle', 'Task_Check'],
+    ['Flow_7', 'Task_Check', 'EndEvent_Restarted'],
+  ],
+};
+
 export const PROCESSES = [
   HEALTH, RECOVERY, ROOT,
   RETRY, CRASH, ERRORS, COMPENSATION, REMINDER, PARALLEL, MESSAGES, SCRIPTED,
+  APPROVAL,
 ];
