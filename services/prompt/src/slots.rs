@@ -23,6 +23,10 @@ pub struct Extracted {
     pub durations: Vec<(String, &'static str)>,
     pub modes: Vec<String>,
     pub units: Vec<String>,
+    /// QuantumOS dimensions the request names: (the word as written, the dimension's short
+    /// name). `quantumd`, `steppps-pixel.service`, `org.quantumos.Pixel1`, or a short name
+    /// where the words around it say it is one (`the pixel dimension`, `restart pixel`).
+    pub dimensions: Vec<(String, &'static str)>,
     /// Words that follow a keyword: `(keyword class, word)`.
     pub after: Vec<(&'static str, String)>,
     /// Words the catalog's phrasings never use, last first (`bounce apache2` → `apache2`,
@@ -300,6 +304,10 @@ pub fn delexicalize(text: &str, x: &Extracted) -> String {
         let kind = unit.rsplit_once('.').map_or("service", |(_, k)| k);
         out = out.replace(unit.as_str(), &format!("a {kind}"));
     }
+    // `restart the pixel dimension` reads like the catalog's `restart a quantumos dimension`.
+    for (word, _) in &x.dimensions {
+        out = out.replace(word.as_str(), "quantumos");
+    }
     let names = x.after.iter().filter(|(c, _)| *c == "name").map(|(_, n)| n);
     for path in x.paths.iter().chain(names) {
         out = out.replace(path.as_str(), &what_file(path));
@@ -379,6 +387,10 @@ pub fn extract(text: &str, cwd: Option<&Path>) -> Extracted {
             None
         };
         if w.is_empty() || w == "\u{1}" {
+            continue;
+        }
+        if let Some(d) = dimension_named(&lower, prev.as_deref(), next.as_deref()) {
+            x.dimensions.push((w.clone(), d));
             continue;
         }
         if lower.starts_with("http://")
@@ -541,6 +553,24 @@ pub fn extract(text: &str, cwd: Option<&Path>) -> Extracted {
         }
     }
     x
+}
+
+/// The short name of the dimension `word` (lower case) names. Its program, unit and bus names
+/// always do; a short name only where the words around it say so (`the time dimension`,
+/// `restart pixel`), since `space` and `time` are also ordinary words (`free disk space`).
+fn dimension_named(word: &str, prev: Option<&str>, next: Option<&str>) -> Option<&'static str> {
+    let by_name = steppps::api::DIMENSIONS.iter().find(|d| {
+        [d.binary, d.unit, d.unit.trim_end_matches(".service")].contains(&word)
+            || d.bus_name.eq_ignore_ascii_case(word)
+    });
+    let by_short_name = || {
+        let said = matches!(next, Some("dimension" | "daemon" | "service"))
+            || matches!(prev, Some("restart"));
+        steppps::api::DIMENSIONS
+            .iter()
+            .find(|d| said && d.name == word)
+    };
+    by_name.or_else(by_short_name).map(|d| d.name)
 }
 
 fn is_name(w: &str) -> bool {
@@ -748,6 +778,7 @@ fn candidates(kind: &str, x: &Extracted, template_kinds: &[String]) -> Vec<Strin
             v.extend(x.paths.iter().cloned());
             v
         }
+        "dimension" => x.dimensions.iter().map(|(_, d)| d.to_string()).collect(),
         "count" | "number" | "lines" => x.counts.clone(),
         "size" => x.sizes.clone(),
         "minutes" => x
@@ -992,6 +1023,36 @@ mod tests {
         assert_eq!(d("ping example.com"), "ping a host");
         assert_eq!(d("download https://example.com/a.tar.gz"), "download a url");
         assert_eq!(d("list running processes"), "list running processes");
+    }
+
+    #[test]
+    fn a_dimension_is_named_by_its_program_unit_or_bus_name_or_by_context() {
+        let restart = |t: &str| fill("qos-ctl restart {{dimension}}", &extract(t, None)).command;
+        assert_eq!(
+            restart("restart the pixel dimension"),
+            "qos-ctl restart pixel"
+        );
+        assert_eq!(restart("restart the time daemon"), "qos-ctl restart time");
+        assert_eq!(restart("restart quantumd"), "qos-ctl restart quantum");
+        assert_eq!(
+            restart("bounce steppps-event.service"),
+            "qos-ctl restart event"
+        );
+        assert_eq!(
+            restart("restart org.quantumos.Space1"),
+            "qos-ctl restart space"
+        );
+        // Ordinary words stay ordinary: the disk's free space is not the space dimension.
+        let x = extract("how much disk space is free", None);
+        assert!(x.dimensions.is_empty(), "{:?}", x.dimensions);
+        assert_eq!(restart("restart warp-drive"), "qos-ctl restart <dimension>");
+        // The model reads the request as the catalog's own phrasing, and the unit stays a unit.
+        let d = |t: &str| delexicalize(t, &extract(t, None));
+        assert_eq!(
+            d("restart the psychology dimension"),
+            "restart the quantumos dimension"
+        );
+        assert!(!d("restart the nginx service").contains("quantumos"));
     }
 
     #[test]
