@@ -104,6 +104,7 @@ pub fn evaluate(json: &str) -> Result<Verdict> {
     checks.extend(self_healing_check(&result["self_healing"]));
     checks.extend(event_sources_check(&result["event_sources"]));
     checks.extend(live_user_job_check(&result["live_user_job"]));
+    checks.extend(live_user_sudo_check(&result["live_user_sudo"]));
     checks.extend(man_pages_check(&result["man_pages"]));
     checks.extend(quantum_memory_check(&result["quantum_memory"]));
 
@@ -368,6 +369,24 @@ fn live_user_job_check(job: &Value) -> Option<Check> {
     })
 }
 
+/// `sudo` as the live user: no password asked and nothing printed. sudo looks its own host
+/// name up and warns on every call when that fails. No check for a guest that does not report
+/// it.
+fn live_user_sudo_check(sudo: &Value) -> Option<Check> {
+    let exit = sudo["exit"].as_i64()?;
+    let output = sudo["output"].as_str().unwrap_or("").trim();
+    let host = sudo["hostname"].as_str().unwrap_or("?");
+    Some(Check {
+        name: "the live user's sudo works quietly".into(),
+        ok: exit == 0 && output.is_empty(),
+        detail: if output.is_empty() {
+            format!("sudo -n true: exit {exit}, no output (host name {host})")
+        } else {
+            format!("sudo -n true: exit {exit}: {output}")
+        },
+    })
+}
+
 /// `man qos-ctl` and `man qsh` in the guest: each page renders to more than a few lines. No
 /// check for a guest that does not report them.
 fn man_pages_check(pages: &Value) -> Option<Check> {
@@ -524,6 +543,22 @@ mod tests {
             let verdict = evaluate(&with(exit, output))?;
             assert!(!verdict.passed(), "{output} passed");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn a_sudo_that_warns_fails_the_boot_test() -> Result<()> {
+        let with = |sudo: &str| good_with("live_user_sudo", sudo);
+        let verdict = evaluate(&with(r#"{"exit":0,"output":"","hostname":"quantumos"}"#))?;
+        assert!(verdict.passed(), "{:?}", verdict.checks);
+        let verdict = evaluate(&with(
+            r#"{"exit":0,"output":"sudo: unable to resolve host quantumos: Name or service not known","hostname":"quantumos"}"#,
+        ))?;
+        assert!(!verdict.passed());
+        let verdict = evaluate(&with(
+            r#"{"exit":1,"output":"sudo: a password is required","hostname":"quantumos"}"#,
+        ))?;
+        assert!(!verdict.passed());
         Ok(())
     }
 
