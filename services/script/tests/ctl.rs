@@ -27,13 +27,8 @@ fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-#[tokio::test]
-async fn workflow_commands_deploy_start_show_complete_and_cancel() {
-    let mut bus = TestBus::start().unwrap();
-    // Not running yet: exit status 2.
-    let out = qos_ctl(&bus, &["workflow", "list"]);
-    assert_eq!(out.status.code(), Some(2), "{out:?}");
-
+/// steppps-mgr, then steppps-scriptd with nothing deployed and no root process.
+async fn start_manager_and_script(bus: &mut TestBus) {
     bus.spawn_daemon(&workspace_binary("steppps-mgr").unwrap(), &[])
         .unwrap();
     bus.wait_for_name(MANAGER.bus_name).await.unwrap();
@@ -45,6 +40,16 @@ async fn workflow_commands_deploy_start_show_complete_and_cancel() {
     )
     .unwrap();
     bus.wait_for_name(SCRIPT.bus_name).await.unwrap();
+}
+
+#[tokio::test]
+async fn workflow_commands_deploy_start_show_complete_and_cancel() {
+    let mut bus = TestBus::start().unwrap();
+    // Not running yet: exit status 2.
+    let out = qos_ctl(&bus, &["workflow", "list"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+
+    start_manager_and_script(&mut bus).await;
 
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     let shipped = here.join("../../recipes/quantumos/usr/share/quantumos/workflows");
@@ -209,17 +214,7 @@ fn reached(shown: &Value, element: &str) -> bool {
 #[tokio::test]
 async fn the_restart_approval_example_runs_from_qos_ctl() {
     let mut bus = TestBus::start().unwrap();
-    bus.spawn_daemon(&workspace_binary("steppps-mgr").unwrap(), &[])
-        .unwrap();
-    bus.wait_for_name(MANAGER.bus_name).await.unwrap();
-    let config = bus.dir().join("script.toml");
-    std::fs::write(&config, "workflow_dirs = []\nroot_process = \"\"\n").unwrap();
-    bus.spawn_daemon(
-        &workspace_binary("steppps-scriptd").unwrap(),
-        &["--config", config.to_str().unwrap()],
-    )
-    .unwrap();
-    bus.wait_for_name(SCRIPT.bus_name).await.unwrap();
+    start_manager_and_script(&mut bus).await;
 
     let example = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples/workflows/restart-approval.bpmn");
