@@ -1,6 +1,7 @@
 //! The command line: every command, option and help text in one place, so `--help`, the man
 //! page and the shell completions cannot drift apart.
 
+use crate::commands::event::EventCommand;
 use clap::{Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
 
@@ -29,7 +30,8 @@ pub struct Cli {
     pub bus: Option<String>,
 
     /// Seconds to wait for a daemon's answer [default: 10; 120 for `prompt`, whose first
-    /// request after boot loads the language model]
+    /// request after boot loads the language model; 600 for `event verify`, which reads the
+    /// whole chain]
     #[arg(long, global = true, value_name = "SECONDS")]
     pub timeout: Option<f64>,
 
@@ -44,6 +46,10 @@ impl Cli {
             // Loading all-MiniLM-L6-v2 and the catalog takes seconds on hardware and minutes
             // under emulation; later requests take milliseconds.
             Command::Prompt(_) => 120.0,
+            // A pass over every record and seal: its time grows with the chain (over 10 s
+            // for 7,400 records in a booted image under TCG), and the daemon answers other
+            // calls meanwhile.
+            Command::Event(EventCommand::Verify { .. }) => 600.0,
             _ => 10.0,
         })
     }
@@ -145,5 +151,7 @@ mod tests {
             2.5
         );
         assert_eq!(timeout(&["--timeout", "30", "status"]), 30.0);
+        assert_eq!(timeout(&["event", "verify"]), 600.0);
+        assert_eq!(timeout(&["event", "list"]), 10.0);
     }
 }
