@@ -105,6 +105,7 @@ pub fn evaluate(json: &str) -> Result<Verdict> {
     checks.extend(event_sources_check(&result["event_sources"]));
     checks.extend(live_user_job_check(&result["live_user_job"]));
     checks.extend(live_user_sudo_check(&result["live_user_sudo"]));
+    checks.extend(apt_sources_check(&result["apt"]));
     checks.extend(man_pages_check(&result["man_pages"]));
     checks.extend(quantum_memory_check(&result["quantum_memory"]));
 
@@ -387,6 +388,29 @@ fn live_user_sudo_check(sudo: &Value) -> Option<Check> {
     })
 }
 
+/// `apt-cache policy` reads the image's sources without a warning: a suite listed twice (as
+/// when mkosi's own list sits next to ours) warns on every apt command. No check for a guest
+/// that does not report it.
+fn apt_sources_check(apt: &Value) -> Option<Check> {
+    let warnings = apt["warnings"].as_str()?.trim();
+    let sources: Vec<&str> = apt["sources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .collect();
+    Some(Check {
+        name: "apt reads its sources without a warning".into(),
+        ok: warnings.is_empty(),
+        detail: if warnings.is_empty() {
+            format!("sources.list.d: {}", sources.join(", "))
+        } else {
+            format!("{warnings} (sources.list.d: {})", sources.join(", "))
+        },
+    })
+}
+
 /// `man qos-ctl` and `man qsh` in the guest: each page renders to more than a few lines. No
 /// check for a guest that does not report them.
 fn man_pages_check(pages: &Value) -> Option<Check> {
@@ -557,6 +581,18 @@ mod tests {
         assert!(!verdict.passed());
         let verdict = evaluate(&with(
             r#"{"exit":1,"output":"sudo: a password is required","hostname":"quantumos"}"#,
+        ))?;
+        assert!(!verdict.passed());
+        Ok(())
+    }
+
+    #[test]
+    fn apt_warning_about_its_sources_fails_the_boot_test() -> Result<()> {
+        let with = |apt: &str| good_with("apt", apt);
+        let verdict = evaluate(&with(r#"{"warnings":"","sources":["debian.sources"]}"#))?;
+        assert!(verdict.passed(), "{:?}", verdict.checks);
+        let verdict = evaluate(&with(
+            r#"{"warnings":"W: Target Packages (main/binary-amd64/Packages) is configured multiple times in /etc/apt/sources.list.d/debian.sources:1 and /etc/apt/sources.list.d/trixie.sources:1","sources":["debian.sources","trixie.sources"]}"#,
         ))?;
         assert!(!verdict.passed());
         Ok(())
