@@ -203,6 +203,38 @@ async fn examples_run_through_qos_ctl() {
     );
     assert_eq!(code, 0, "{err}");
 
+    // A circuit file submitted as it is (its first lines are comments): named after the file,
+    // the shots asked for. QFT then inverse QFT of |0101> reads 0101 every time.
+    let (code, out, err) = qos_ctl(
+        &bus,
+        &[
+            "--json",
+            "job",
+            "submit",
+            ex.join("qft.qasm").to_str().unwrap(),
+            "--shots",
+            "64",
+            "--wait",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let circuit: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(circuit["name"], "qft", "{circuit}");
+    assert_eq!(circuit["counts"]["0101"].as_u64(), Some(64), "{circuit}");
+    // --shots belongs to circuits; a JobSpec sets its own.
+    let (code, _, err) = qos_ctl(
+        &bus,
+        &[
+            "job",
+            "submit",
+            ex.join("bell.yaml").to_str().unwrap(),
+            "--shots",
+            "5",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("set spec.shots"), "{err}");
+
     // Dependencies: `analyse` waits for `prepare`.
     let (code, out, err) = qos_ctl(
         &bus,

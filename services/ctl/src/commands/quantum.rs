@@ -31,12 +31,16 @@ pub enum QuantumCommand {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum JobCommand {
-    /// Submit a JobSpec YAML file (`program.path` is read relative to it); prints the job id(s)
+    /// Submit a JobSpec YAML file (`program.path` is read relative to it), or a circuit
+    /// (OpenQASM 2/3, `.aqo`) to run as it is; prints the job id(s)
     Submit {
         file: PathBuf,
         /// Wait until the job ends and print its results (exit 1 unless DONE)
         #[arg(long)]
         wait: bool,
+        /// Shots for a circuit file [default: 1024]; a JobSpec sets its own
+        #[arg(long, value_name = "N")]
+        shots: Option<u64>,
     },
     /// Show a job's state
     Status { id: String },
@@ -195,10 +199,69 @@ fn read_circuit(path: &Path, format: Option<&str>) -> Result<(String, String), F
     let format = match format {
         Some(f) => f.to_string(),
         None if path.extension().is_some_and(|e| e == "json" || e == "aqo") => "aqo".into(),
-        None if source.trim_start().starts_with("OPENQASM 3") => "qasm3".into(),
-        None => "qasm2".into(),
+        None => openqasm_version(&source).unwrap_or("qasm2").into(),
     };
     Ok((source, format))
+}
+
+/// `qasm2` or `qasm3` from the `OPENQASM` header: the first line that is not blank or a
+/// `//` comment.
+fn openqasm_version(source: &str) -> Option<&'static str> {
+    let first = source
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("//"))?;
+    let version = first.strip_prefix("OPENQASM")?.trim_start();
+    Some(if version.starts_with('3') {
+        "qasm3"
+    } else {
+        "qasm2"
+    })
+}
+
+/// The format of a circuit given to `job submit` in place of a JobSpec: `.aqo`, `.qasm`, or
+/// an OpenQASM header. `None`: a JobSpec (JSON is YAML too, so `.json` is never taken for AQO
+/// here).
+fn circuit_format(path: &Path, text: &str) -> Option<&'static str> {
+    if path.extension().is_some_and(|e| e == "aqo") {
+        return Some("aqo");
+    }
+    openqasm_version(text).or_else(|| {
+        path.extension()
+            .is_some_and(|e| e == "qasm")
+            .then_some("qasm2")
+    })
+}
+
+/// The smallest JobSpec that runs a circuit file as it is: named after the file, `shots`
+/// shots on the device the scheduler picks. Written as JSON, which is YAML, so the circuit
+/// text needs no indenting or escaping by hand.
+fn circuit_jobspec(path: &Path, source: &str, format: &str, shots: u64) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy())
+        .unwrap_or_default();
+    let mut name: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    // quantumd refuses names that read like its own job ids (`job-12`).
+    if name.is_empty() || name.starts_with("job-") {
+        name = format!("circuit-{name}");
+    }
+    serde_json::json!({
+        "apiVersion": "quantumos.io/v1",
+        "kind": "QuantumJob",
+        "metadata": {"name": name},
+        "spec": {"program": {"format": format, "source": source}, "shots": shots},
+    })
+    .to_string()
 }
 
 /// Replaces `path: FILE` lines inside `program:` blocks by the file's contents (read relative
@@ -241,10 +304,21 @@ async fn run_job(
     json: bool,
 ) -> Result<u8, Failure> {
     match cmd {
-        JobCommand::Submit { file, wait } => {
+        JobCommand::Submit { file, wait, shots } => {
             let text = read(file)?;
-            let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
-            let spec = inline_program_paths(&text, &base)?;
+            let spec = match circuit_format(file, &text) {
+                Some(format) => circuit_jobspec(file, &text, format, shots.unwrap_or(1024)),
+                None if shots.is_some() => {
+                    return Err(Failure::Other(anyhow::anyhow!(
+                        "--shots is for a circuit file; {} is a JobSpec: set spec.shots in it",
+                        file.display()
+                    )));
+                }
+                None => {
+                    let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+                    inline_program_paths(&text, &base)?
+                }
+            };
             check_size(
                 &format!("{} with its programs", file.display()),
                 spec.len() as u64,
@@ -546,6 +620,37 @@ fn render_device(d: &DeviceInfo, s: &DeviceStatus) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_circuit_file_is_told_from_a_jobspec() {
+        let qasm = "// a comment first\nOPENQASM 2.0;\nqreg q[1];\n";
+        assert_eq!(circuit_format(Path::new("x.qasm"), qasm), Some("qasm2"));
+        assert_eq!(circuit_format(Path::new("x.txt"), qasm), Some("qasm2"));
+        assert_eq!(
+            circuit_format(Path::new("x"), "\n// c\nOPENQASM 3.0;\nqubit q;\n"),
+            Some("qasm3")
+        );
+        assert_eq!(circuit_format(Path::new("c.aqo"), "{}"), Some("aqo"));
+        let spec = "apiVersion: quantumos.io/v1\nkind: QuantumJob\n";
+        assert_eq!(circuit_format(Path::new("bell.yaml"), spec), None);
+        assert_eq!(
+            circuit_format(Path::new("bell.json"), "{\"kind\": \"QuantumJob\"}"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_circuit_file_becomes_the_smallest_jobspec() {
+        let qasm = "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[1];\n";
+        let spec = circuit_jobspec(Path::new("/tmp/my bell.qasm"), qasm, "qasm2", 100);
+        let v: serde_json::Value = serde_json::from_str(&spec).unwrap();
+        assert_eq!(v["metadata"]["name"], "my-bell");
+        assert_eq!(v["spec"]["program"]["source"], qasm);
+        assert_eq!(v["spec"]["program"]["format"], "qasm2");
+        assert_eq!(v["spec"]["shots"], 100);
+        let spec = circuit_jobspec(Path::new("job-7.qasm"), qasm, "qasm2", 1);
+        assert!(spec.contains("\"circuit-job-7\""), "{spec}");
+    }
 
     #[test]
     fn program_paths_are_inlined_relative_to_the_spec() {
