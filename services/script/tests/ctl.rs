@@ -198,6 +198,17 @@ async fn approval_task(bus: &TestBus, instance: &str) -> String {
     }
 }
 
+/// Completes the approval task of `instance` with `approved` and waits for the instance to end.
+async fn decide(bus: &TestBus, instance: &str, approved: bool) -> Value {
+    let task = approval_task(bus, instance).await;
+    let var = format!("approved={approved}");
+    json(&qos_ctl(
+        bus,
+        &["--json", "workflow", "complete", &task, "--var", &var],
+    ));
+    finished(bus, instance).await
+}
+
 fn reached(shown: &Value, element: &str) -> bool {
     shown["history"]
         .as_array()
@@ -244,38 +255,14 @@ async fn the_restart_approval_example_runs_from_qos_ctl() {
     assert!(!reached(&shown, "Task_Approve"), "{shown}");
 
     let declined = start("space");
-    let task = approval_task(&bus, &declined).await;
-    json(&qos_ctl(
-        &bus,
-        &[
-            "--json",
-            "workflow",
-            "complete",
-            &task,
-            "--var",
-            "approved=false",
-        ],
-    ));
-    let shown = finished(&bus, &declined).await;
+    let shown = decide(&bus, &declined, false).await;
     assert_eq!(shown["instance"]["state"], "completed");
     assert!(reached(&shown, "EndEvent_Declined"), "{shown}");
     assert!(!reached(&shown, "Task_Restart"), "{shown}");
     assert_eq!(shown["variables"]["before"][0], "space", "{shown}");
 
     let approved = start("space");
-    let task = approval_task(&bus, &approved).await;
-    json(&qos_ctl(
-        &bus,
-        &[
-            "--json",
-            "workflow",
-            "complete",
-            &task,
-            "--var",
-            "approved=true",
-        ],
-    ));
-    let shown = finished(&bus, &approved).await;
+    let shown = decide(&bus, &approved, true).await;
     assert!(reached(&shown, "Task_Restart"), "{shown}");
     assert!(reached(&shown, "EndEvent_Refused"), "{shown}");
     let message = shown["variables"]["restart_message"].as_str().unwrap_or("");
