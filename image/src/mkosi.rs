@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use nix::fcntl::{Flock, FlockArg};
 
 use crate::platform::{Arch, Profile};
 use crate::run::{self, Step};
@@ -60,6 +61,8 @@ pub fn build(
         .arg(format!("--environment=QOS_ISO_LABEL={}", ws.iso_label()))
         .arg(format!("--environment=QOS_OUTPUT={name}"))
         .arg("--force");
+    // Held until mkosi is done: a concurrent build of another commit leaves this cache alone.
+    let mut _image_cache_lock = None;
     if use_cache {
         if let Some(cache) = package_cache() {
             // Downloads, and the system after package installation (shared by all
@@ -67,10 +70,11 @@ pub fn build(
             // SOURCE_DATE_EPOCH: its file times are clamped to the epoch of the build that
             // made it, so reusing it for another commit would make that commit's image
             // differ from a build without the cache (ci/check-reproducible).
-            let images = image_cache(&cache, ws.source_date_epoch);
+            let images = image_cache(&cache, ws.source_date_epoch)?;
             cmd.arg(format!("--package-cache-dir={}", cache.display()))
-                .arg(format!("--cache-dir={}", images.display()))
+                .arg(format!("--cache-dir={}", images.path.display()))
                 .arg("--incremental=yes");
+            _image_cache_lock = Some(images);
         }
     }
     cmd.arg("build");
@@ -119,20 +123,61 @@ fn package_cache() -> Option<PathBuf> {
     Some(path)
 }
 
-/// `<cache>/images/<epoch>`, created; the caches of other epochs are removed (each is a
-/// whole system, ~800 MB).
-fn image_cache(cache: &Path, source_date_epoch: u64) -> PathBuf {
+/// One epoch's image cache, in use by this build: a shared lock (flock) on its directory,
+/// held until the value is dropped.
+struct ImageCache {
+    path: PathBuf,
+    _lock: Flock<std::fs::File>,
+}
+
+/// `<cache>/images/<epoch>`, created and locked; the caches of other epochs are removed (each
+/// is a whole system, ~800 MB), except one another build holds: removing it under that build
+/// made mkosi fail at its end ("No such file or directory" moving the tree into the cache).
+fn image_cache(cache: &Path, source_date_epoch: u64) -> Result<ImageCache> {
+    use std::os::unix::fs::MetadataExt;
     let images = cache.join("images");
     let current = images.join(source_date_epoch.to_string());
     if let Ok(entries) = std::fs::read_dir(&images) {
         for entry in entries.flatten() {
-            if entry.path() != current {
-                let _ = std::fs::remove_dir_all(entry.path());
+            let path = entry.path();
+            if path == current {
+                continue;
+            }
+            match std::fs::File::open(&path) {
+                Ok(dir) if path.is_dir() => {
+                    if let Ok(_held) = Flock::lock(dir, FlockArg::LockExclusiveNonblock) {
+                        let _ = std::fs::remove_dir_all(&path);
+                    }
+                }
+                _ => {
+                    let _ = std::fs::remove_file(&path);
+                }
             }
         }
     }
-    let _ = std::fs::create_dir_all(&current);
-    current
+    // Another build may remove the directory between its creation and our lock: lock, then
+    // check that the path still names the directory locked.
+    for _ in 0..3 {
+        std::fs::create_dir_all(&current)
+            .with_context(|| format!("creating {}", current.display()))?;
+        let dir = std::fs::File::open(&current)
+            .with_context(|| format!("opening {}", current.display()))?;
+        let dir = Flock::lock(dir, FlockArg::LockShared)
+            .map_err(|(_, errno)| anyhow::anyhow!("locking {}: {errno}", current.display()))?;
+        let locked = dir.metadata()?;
+        if std::fs::metadata(&current)
+            .is_ok_and(|m| m.ino() == locked.ino() && m.dev() == locked.dev())
+        {
+            return Ok(ImageCache {
+                path: current,
+                _lock: dir,
+            });
+        }
+    }
+    bail!(
+        "{} keeps disappearing: is another qos-image removing it?",
+        current.display()
+    )
 }
 
 #[cfg(test)]
@@ -142,13 +187,30 @@ mod tests {
     #[test]
     fn the_image_cache_is_kept_for_one_epoch_only() -> Result<()> {
         let cache = tempfile::tempdir()?;
-        let old = image_cache(cache.path(), 100);
+        let old = image_cache(cache.path(), 100)?.path;
         std::fs::write(old.join("image.raw"), b"x")?;
-        assert_eq!(image_cache(cache.path(), 100), old);
+        assert_eq!(image_cache(cache.path(), 100)?.path, old);
         assert!(old.join("image.raw").exists(), "same epoch: kept");
-        let new = image_cache(cache.path(), 200);
-        assert!(new.is_dir());
+        let new = image_cache(cache.path(), 200)?;
+        assert!(new.path.is_dir());
         assert!(!old.exists(), "another epoch's system is removed");
+        Ok(())
+    }
+
+    #[test]
+    fn a_cache_another_build_holds_is_not_removed() -> Result<()> {
+        let cache = tempfile::tempdir()?;
+        let building = image_cache(cache.path(), 100)?;
+        std::fs::write(building.path.join("image.raw"), b"x")?;
+        let other = image_cache(cache.path(), 200)?;
+        assert!(
+            building.path.join("image.raw").exists(),
+            "a build of another commit removed the cache in use"
+        );
+        drop(building);
+        drop(other);
+        image_cache(cache.path(), 200)?;
+        assert!(!cache.path().join("images/100").exists(), "unused: removed");
         Ok(())
     }
 
