@@ -162,30 +162,7 @@ pub fn stage(ws: &Workspace, arch: Arch, profile: Profile) -> Result<Staged> {
     {
         binaries.extend(stage_prompt_models(ws, &root)?);
     }
-    set_file_times(&root, ws.source_date_epoch)?;
     Ok(Staged { root, binaries })
-}
-
-/// Gives every staged file the commit's time. mkosi clamps the image's file times to
-/// SOURCE_DATE_EPOCH only after the postinst scripts ran, and man-db's index (built there)
-/// records each page's time: with the staging time in it, two builds of one commit differed
-/// in `/var/cache/man/index.db` (ci/check-reproducible).
-fn set_file_times(dir: &Path, source_date_epoch: u64) -> Result<()> {
-    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(source_date_epoch);
-    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path();
-        let kind = fs::symlink_metadata(&path)?.file_type();
-        if kind.is_dir() {
-            set_file_times(&path, source_date_epoch)?;
-        } else if kind.is_file() {
-            fs::File::options()
-                .write(true)
-                .open(&path)
-                .and_then(|f| f.set_modified(time))
-                .with_context(|| format!("setting the time of {}", path.display()))?;
-        }
-    }
-    Ok(())
 }
 
 /// The prompt dimension's model and command catalog, fetched and built by `ci/fetch-model`
@@ -335,21 +312,6 @@ fn stage_ctl_docs(ctl: &Path, root: &Path, arch: Arch) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn staged_files_take_the_commits_time() -> Result<()> {
-        let root = tempfile::tempdir()?;
-        let page = root.path().join("usr/share/man/man1/qsh.1");
-        fs::create_dir_all(page.parent().unwrap_or(root.path()))?;
-        fs::write(&page, ".TH QSH 1\n")?;
-        set_file_times(root.path(), 1_795_506_171)?;
-        let modified = fs::metadata(&page)?.modified()?;
-        assert_eq!(
-            modified.duration_since(std::time::UNIX_EPOCH)?.as_secs(),
-            1_795_506_171
-        );
-        Ok(())
-    }
 
     #[test]
     fn os_release_brands_the_image() {
