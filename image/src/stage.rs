@@ -219,8 +219,9 @@ fn stage_prompt_models(ws: &Workspace, root: &Path) -> Result<Vec<StagedFile>> {
     Ok(staged)
 }
 
-/// The repository's examples (quantum jobs and the circuits they name), so the commands in
-/// docs/quantum.md work on the live system as written there, below the examples directory.
+/// The repository's examples (quantum jobs and the circuits they name, workflows), so the
+/// commands in docs/quantum.md and docs/script.md work on the live system as written there,
+/// below `/usr/share/doc/quantumos/examples`.
 fn stage_examples(from: &Path, to: &Path) -> Result<()> {
     if !from.is_dir() {
         return Ok(());
