@@ -411,8 +411,9 @@ fn apt_sources_check(apt: &Value) -> Option<Check> {
     })
 }
 
-/// `man qos-ctl` and `man qsh` in the guest: each page renders to more than a few lines. No
-/// check for a guest that does not report them.
+/// `man qos-ctl`, `man qos-ctl-job-submit` (one of the per-command pages qos-ctl(1) lists)
+/// and `man qsh` in the guest: each page renders to more than a few lines. No check for a
+/// guest that does not report them.
 fn man_pages_check(pages: &Value) -> Option<Check> {
     let pages = pages.as_array()?;
     let lines = |p: &Value| p["lines"].as_u64().unwrap_or(0);

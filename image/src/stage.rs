@@ -153,7 +153,7 @@ pub fn stage(ws: &Workspace, arch: Arch, profile: Profile) -> Result<Staged> {
     }
     if let Some(ctl) = ws.installables.iter().find(|i| i.binary == "qos-ctl") {
         let staged = root.join(ctl.image_path().trim_start_matches('/'));
-        stage_ctl_docs(&staged, &root, arch)?;
+        stage_ctl_docs(&staged, &root, arch, ws.source_date_epoch)?;
     }
     if ws
         .installables
@@ -263,48 +263,59 @@ fn install(from: &Path, to: &Path, mode: u32) -> Result<()> {
     Ok(())
 }
 
-/// The man page and completions qos-ctl prints itself (`qos-ctl generate …`). They do not
-/// depend on the architecture, but the binary must run here: for a foreign architecture
-/// this works when qemu-user is registered with binfmt_misc, and is skipped otherwise.
-fn stage_ctl_docs(ctl: &Path, root: &Path, arch: Arch) -> Result<()> {
-    let outputs: [(&[&str], &str); 4] = [
-        (&["generate", "man"], "usr/share/man/man1/qos-ctl.1"),
+/// The man pages and completions qos-ctl writes itself (`qos-ctl generate …`): qos-ctl(1)
+/// and a page per command (`man qos-ctl-job-submit`), dated by SOURCE_DATE_EPOCH so two
+/// builds write the same pages. They do not depend on the architecture, but the binary must
+/// run here: for a foreign architecture this works when qemu-user is registered with
+/// binfmt_misc, and is skipped otherwise.
+fn stage_ctl_docs(ctl: &Path, root: &Path, arch: Arch, source_date_epoch: u64) -> Result<()> {
+    let man_dir = root.join("usr/share/man/man1");
+    let man_dir_arg = man_dir.to_string_lossy().into_owned();
+    let outputs: [(&[&str], Option<&str>); 4] = [
+        (&["generate", "man", "--dir", &man_dir_arg], None),
         (
             &["generate", "completions", "bash"],
-            "usr/share/bash-completion/completions/qos-ctl",
+            Some("usr/share/bash-completion/completions/qos-ctl"),
         ),
         (
             &["generate", "completions", "zsh"],
-            "usr/share/zsh/vendor-completions/_qos-ctl",
+            Some("usr/share/zsh/vendor-completions/_qos-ctl"),
         ),
         (
             &["generate", "completions", "fish"],
-            "usr/share/fish/vendor_completions.d/qos-ctl.fish",
+            Some("usr/share/fish/vendor_completions.d/qos-ctl.fish"),
         ),
     ];
     for (args, dest) in outputs {
         let mut cmd = Command::new(ctl);
-        cmd.args(args);
+        cmd.args(args)
+            .env("SOURCE_DATE_EPOCH", source_date_epoch.to_string());
         if arch == Arch::Arm64 && !arch.is_host() {
             // qemu-user finds the arm64 C library the cross compiler brings here.
             cmd.env("QEMU_LD_PREFIX", "/usr/aarch64-linux-gnu");
         }
-        match run::output(&mut cmd) {
-            Ok(text) if !text.trim().is_empty() => {
+        let text = match run::output(&mut cmd) {
+            Ok(text) => text,
+            Err(e) => {
+                eprintln!(
+                    "    warning: skipping qos-ctl's man pages and completions ({} binary; {e:#})",
+                    arch.name()
+                );
+                return Ok(());
+            }
+        };
+        match dest {
+            // The pages went into the directory.
+            None if man_dir.join("qos-ctl.1").is_file() => {}
+            None => bail!("`qos-ctl generate man` wrote no qos-ctl.1 into {man_dir_arg}"),
+            Some(dest) if !text.trim().is_empty() => {
                 let path = root.join(dest);
                 if let Some(parent) = path.parent() {
                     fs::create_dir_all(parent)?;
                 }
                 fs::write(&path, text)?;
             }
-            Ok(_) => eprintln!("    warning: `qos-ctl {}` printed nothing", args.join(" ")),
-            Err(e) => {
-                eprintln!(
-                    "    warning: skipping qos-ctl's man page and completions ({} binary; {e:#})",
-                    arch.name()
-                );
-                return Ok(());
-            }
+            Some(_) => eprintln!("    warning: `qos-ctl {}` printed nothing", args.join(" ")),
         }
     }
     Ok(())

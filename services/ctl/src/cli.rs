@@ -63,6 +63,7 @@ pub enum Command {
     Dimensions,
     /// Show the hardware and resource inventory (the space dimension)
     Space {
+        /// One part of the inventory [default: a summary of all]
         #[arg(value_enum)]
         view: Option<SpaceView>,
     },
@@ -86,13 +87,14 @@ pub enum Command {
     Workflow(crate::commands::workflow::WorkflowCommand),
     /// Restart a dimension's unit through systemd (needs root or polkit authorization)
     Restart {
+        /// The dimension, by its short name
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(steppps::api::dimension_names()))]
         dimension: String,
     },
     /// Quantum jobs, devices and circuits (quantumd): `job`, `device`, `circuit`
     #[command(flatten)]
     Quantum(crate::commands::quantum::QuantumCommand),
-    /// Write the man page or shell completions to standard output (for packagers)
+    /// Write the man pages or shell completions (for packagers)
     Generate {
         #[command(subcommand)]
         what: Generate,
@@ -123,10 +125,18 @@ pub enum SpaceView {
 
 #[derive(Debug, Subcommand)]
 pub enum Generate {
-    /// The qos-ctl(1) man page, in roff
-    Man,
+    /// The man pages, in roff: qos-ctl(1) to standard output, or with --dir one page per
+    /// command (qos-ctl.1, qos-ctl-job.1, qos-ctl-job-submit.1, …) into a directory
+    Man {
+        /// Write every page into this directory (created if missing) instead
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Completions for a shell
-    Completions { shell: Shell },
+    Completions {
+        /// The shell to write them for
+        shell: Shell,
+    },
 }
 
 #[cfg(test)]
@@ -153,5 +163,32 @@ mod tests {
         assert_eq!(timeout(&["--timeout", "30", "status"]), 30.0);
         assert_eq!(timeout(&["event", "verify"]), 600.0);
         assert_eq!(timeout(&["event", "list"]), 10.0);
+    }
+}
+
+#[cfg(test)]
+mod man_page_tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Each command's man page (`qos-ctl generate man --dir`) lists its arguments with their
+    /// help text: an argument without one shows as a bare `<FILE>` there and in `--help`.
+    #[test]
+    fn every_argument_says_what_it_is() {
+        fn undocumented(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                if !arg.is_hide_set() && arg.get_help().is_none() {
+                    out.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                undocumented(sub, &format!("{path} {}", sub.get_name()), out);
+            }
+        }
+        let mut cli = Cli::command();
+        cli.build();
+        let mut missing = Vec::new();
+        undocumented(&cli, "qos-ctl", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
     }
 }

@@ -77,7 +77,9 @@ fn generate(what: &Generate) -> ExitCode {
     let mut command = Cli::command();
     let mut out = std::io::stdout().lock();
     let result = match what {
-        Generate::Man => clap_mangen::Man::new(command).render(&mut out),
+        Generate::Man { dir: None } => man_page(man_pages_root(command)).render(&mut out),
+        Generate::Man { dir: Some(dir) } => write_man_pages(command, dir)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display()))),
         Generate::Completions { shell } => {
             clap_complete::generate(*shell, &mut command, "qos-ctl", &mut out);
             Ok(())
@@ -90,4 +92,41 @@ fn generate(what: &Generate) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The command tree as the man pages show it. qos-ctl(1) names a page for each command
+/// ("qos-ctl-job(1)", and qos-ctl-job(1) "qos-ctl-job-submit(1)"); clap's `help` command
+/// gets none, so it is left out of the lists. Building propagates the global options
+/// (`--json`, `--bus`, `--timeout`) into every command's page.
+fn man_pages_root(command: clap::Command) -> clap::Command {
+    let mut command = command.disable_help_subcommand(true);
+    command.build();
+    command
+}
+
+/// One command's page. The footer names the program and version for every page (clap_mangen
+/// would put the subcommand's bare name there: "submit") and the date: SOURCE_DATE_EPOCH's
+/// when the build sets it, so two builds write the same pages, else today's.
+fn man_page(command: clap::Command) -> clap_mangen::Man {
+    let date = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|epoch| chrono::DateTime::from_timestamp(epoch, 0))
+        .unwrap_or_else(chrono::Utc::now);
+    clap_mangen::Man::new(command)
+        .date(date.format("%Y-%m-%d").to_string())
+        .source(concat!("QuantumOS ", env!("CARGO_PKG_VERSION")))
+        .manual("User Commands")
+}
+
+/// qos-ctl.1 and a page for every command below it, into `dir`.
+fn write_man_pages(command: clap::Command, dir: &std::path::Path) -> std::io::Result<()> {
+    fn write(command: &clap::Command, dir: &std::path::Path) -> std::io::Result<()> {
+        for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+            write(sub, dir)?;
+        }
+        man_page(command.clone()).generate_to(dir).map(drop)
+    }
+    std::fs::create_dir_all(dir)?;
+    write(&man_pages_root(command), dir)
 }

@@ -274,3 +274,66 @@ fn help_man_page_and_completions() {
     let bad = Command::new(QOS_CTL).args(["bogus"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(64));
 }
+
+/// `qos-ctl generate man --dir` (what the image stages into /usr/share/man/man1): a page for
+/// every command, and every page a page refers to ("qos-ctl-job(1)") exists, so `man` never
+/// answers "No manual entry" for a name qos-ctl's own pages give.
+#[test]
+fn every_command_has_the_man_page_its_parent_names() {
+    let dir = std::env::temp_dir().join(format!("qos-ctl-man-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Command::new(QOS_CTL)
+        .args(["generate", "man", "--dir"])
+        .arg(&dir)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = |name: &str| std::fs::read_to_string(dir.join(format!("{name}.1")));
+
+    let submit = page("qos-ctl-job-submit").unwrap();
+    assert!(submit.contains("\\-\\-shots"), "the command's own option");
+    assert!(submit.contains("\\-\\-timeout"), "the global options");
+    assert!(submit.contains("OpenQASM"), "the argument's help");
+    assert!(
+        submit.contains(".TH qos-ctl-job-submit 1 2023-11-14 \"QuantumOS"),
+        "dated by SOURCE_DATE_EPOCH: {}",
+        submit.lines().find(|l| l.starts_with(".TH")).unwrap_or("")
+    );
+
+    let mut referenced = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        // clap_mangen lists a command's subcommands as `qos\-ctl\-job(1)`.
+        for name in text
+            .split(|c: char| c.is_whitespace())
+            .filter_map(|word| word.strip_suffix("(1)"))
+            .filter(|name| name.starts_with("qos\\-ctl"))
+        {
+            let name = name.replace("\\-", "-");
+            assert!(
+                page(&name).is_ok(),
+                "a page names {name}(1), which is missing"
+            );
+            referenced += 1;
+        }
+    }
+    assert!(referenced > 50, "only {referenced} references found");
+    assert!(
+        page("qos-ctl-help").is_err(),
+        "clap's help command has no page"
+    );
+
+    // A directory that cannot be made: a clear error naming it.
+    let bad = Command::new(QOS_CTL)
+        .args(["generate", "man", "--dir", "/proc/qos-ctl-man"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("/proc/qos-ctl-man"),
+        "{}",
+        stderr(&bad)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -36,7 +36,10 @@ pub enum EventCommand {
         lines: u32,
     },
     /// Show one record with all its fields and its hash
-    Show { seq: u64 },
+    Show {
+        /// The record's sequence number, as `qos-ctl event list` shows it
+        seq: u64,
+    },
     /// Verify the audit chain: every hash, Merkle root, signature and the head (exit status
     /// 1 when it does not verify)
     ///

@@ -37,6 +37,7 @@ pub enum PsychologyCommand {
     },
     /// Complete a command line from its beginning
     Complete {
+        /// The beginning of the command line, e.g. `git ch`
         prefix: String,
         /// How many suggestions
         #[arg(short, long, default_value_t = 5)]
@@ -44,7 +45,10 @@ pub enum PsychologyCommand {
     },
     /// Forget every command line matching a pattern (`*` any text, `?` one character;
     /// the whole line must match: `*password*`, `ssh *`)
-    Forget { pattern: String },
+    Forget {
+        /// The pattern, quoted so the shell leaves `*` alone
+        pattern: String,
+    },
     /// Forget everything about you
     Erase {
         /// Really erase (there is no undo)
@@ -52,7 +56,10 @@ pub enum PsychologyCommand {
         yes: bool,
     },
     /// Learn from a shell history file [default: $HISTFILE or ~/.bash_history]
-    Import { file: Option<PathBuf> },
+    Import {
+        /// The history file (bash's format, with or without `#` timestamps)
+        file: Option<PathBuf>,
+    },
 }
 
 /// Lines per ImportHistory call: well under the system bus's message size limit.

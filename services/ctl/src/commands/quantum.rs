@@ -34,6 +34,7 @@ pub enum JobCommand {
     /// Submit a JobSpec YAML file (`program.path` is read relative to it), or a circuit
     /// (OpenQASM 2/3, `.aqo`) to run as it is; prints the job id(s)
     Submit {
+        /// A JobSpec (`.yaml`), or a circuit: `.qasm` (OpenQASM 2 or 3) or `.aqo`
         file: PathBuf,
         /// Wait until the job ends and print its results (exit 1 unless DONE)
         #[arg(long)]
@@ -43,11 +44,20 @@ pub enum JobCommand {
         shots: Option<u64>,
     },
     /// Show a job's state
-    Status { id: String },
+    Status {
+        /// The job's id, as `job submit` printed it
+        id: String,
+    },
     /// Show a finished job's results: counts as a table and a histogram, or the VQE energy
-    Results { id: String },
+    Results {
+        /// The job's id
+        id: String,
+    },
     /// Cancel a waiting or running job
-    Cancel { id: String },
+    Cancel {
+        /// The job's id
+        id: String,
+    },
     /// List jobs, newest first
     List {
         /// Only jobs in this state (PENDING, QUEUED, RUNNING, DONE, ERROR, CANCELLED)
@@ -58,7 +68,10 @@ pub enum JobCommand {
         limit: u32,
     },
     /// Print job state changes as they happen (one job: until it ends)
-    Watch { id: Option<String> },
+    Watch {
+        /// Only this job [default: every job]
+        id: Option<String>,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -66,13 +79,17 @@ pub enum DeviceCommand {
     /// List the devices
     List,
     /// Show one device: gates, coupling map, noise, queue, reservation
-    Show { name: String },
+    Show {
+        /// The device's name, as `qos-ctl device list` shows it
+        name: String,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
 pub enum CircuitCommand {
     /// Compile for a device and print the AQO JSON (the report goes to standard error)
     Compile {
+        /// The circuit: OpenQASM 2 or 3, or AQO JSON
         file: PathBuf,
         /// Target device [default: sim-statevector]
         #[arg(long)]
@@ -86,7 +103,9 @@ pub enum CircuitCommand {
     },
     /// Check a circuit file; exit 1 with line and column when it is malformed
     Validate {
+        /// The circuit: OpenQASM 2 or 3, or AQO JSON
         file: PathBuf,
+        /// qasm2, qasm3 or aqo [default: from the file]
         #[arg(long)]
         format: Option<String>,
     },

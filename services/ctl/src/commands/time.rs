@@ -20,24 +20,32 @@ pub enum TimeCommand {
     /// ACTION is `call <dimension|manager> <org.quantumos.Interface1.Method> [ARG…]` or
     /// `workflow <process>`.
     Add {
+        /// The timer's name: 1–64 letters, digits, `-`, `_`, `.` or `@`
         name: String,
+        /// When it fires: a calendar event, `every SPAN` or a time span (see above)
         spec: String,
+        /// What it does: `call …` or `workflow …` (see above)
         #[arg(num_args = 1.., required = true, trailing_var_arg = true)]
         action: Vec<String>,
     },
     /// Remove a timer (needs root or polkit authorization)
-    Remove { name: String },
+    Remove {
+        /// The timer's name, as `qos-ctl time timers` lists it
+        name: String,
+    },
     /// Show the process classes: weights, members and usage
     Classes,
     /// Put a process or a unit into a process class (needs root or polkit authorization)
     Classify {
         /// A process id or a unit name
         target: String,
+        /// The class to put it in
         #[arg(value_parser = ["classical", "quantum", "hybrid", "framework"])]
         class: String,
     },
     /// Ask whether a problem should run on a quantum device (CQEA)
     Decide {
+        /// The kind of problem
         #[arg(value_parser = ["search", "optimization", "simulation"])]
         problem: String,
         /// Bits (search), variables (optimization) or qubits (simulation)

@@ -17,11 +17,13 @@ use crate::table;
 pub enum WorkflowCommand {
     /// Deploy BPMN files (needs root or polkit authorization); unchanged ones keep their version
     Deploy {
+        /// BPMN 2.0 XML files, each with one or more executable processes
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
     /// Start an instance of a process (`KEY` or `KEY:VERSION`)
     Start {
+        /// The process's key (its BPMN id), or `KEY:VERSION` for an older version
         process: String,
         #[command(flatten)]
         vars: VarArgs,
@@ -39,11 +41,18 @@ pub enum WorkflowCommand {
         state: Option<String>,
     },
     /// Show an instance: variables, where its tokens wait, and its history
-    Show { id: u64 },
+    Show {
+        /// The instance's id, as `qos-ctl workflow list` shows it
+        id: u64,
+    },
     /// Cancel a running instance (needs root or polkit authorization)
-    Cancel { id: u64 },
+    Cancel {
+        /// The instance's id
+        id: u64,
+    },
     /// Send a message to the instance waiting for it (or start a process it starts)
     Message {
+        /// The message's name, as the BPMN file defines it
         name: String,
         /// Correlation key
         #[arg(long, default_value = "")]
@@ -53,11 +62,13 @@ pub enum WorkflowCommand {
     },
     /// List open tasks (user tasks by default)
     Tasks {
+        /// Which tasks: user tasks, external tasks, D-Bus calls, or all
         #[arg(long, default_value = "user", value_parser = ["user", "external", "dbus", "all"])]
         kind: String,
     },
     /// Complete a user task, setting variables
     Complete {
+        /// The task's id, as `qos-ctl workflow tasks` shows it
         task: u64,
         #[command(flatten)]
         vars: VarArgs,
@@ -66,6 +77,7 @@ pub enum WorkflowCommand {
     Incidents,
     /// Resolve an incident: retry its task, or run its element again
     Resolve {
+        /// The incident's id, as `qos-ctl workflow incidents` shows it
         incident: u64,
         /// Tries the task gets
         #[arg(long, default_value_t = 1)]
