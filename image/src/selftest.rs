@@ -107,6 +107,7 @@ pub fn evaluate(json: &str) -> Result<Verdict> {
     checks.extend(live_user_sudo_check(&result["live_user_sudo"]));
     checks.extend(apt_sources_check(&result["apt"]));
     checks.extend(man_pages_check(&result["man_pages"]));
+    checks.extend(storage_check(&result["storage"]));
     checks.extend(quantum_memory_check(&result["quantum_memory"]));
 
     let failed: Vec<&str> = result["failed"]
@@ -434,6 +435,46 @@ fn man_pages_check(pages: &Value) -> Option<Check> {
     })
 }
 
+/// The space dimension's file systems (`qos-ctl space disks`) as the live system has them,
+/// though the daemon sees them through its sandbox: `/` writable (the sandbox makes every
+/// mount read-only for the daemon), every one measured, and none of the directories the
+/// sandbox covers (no mounts of their own on the live system). No check for a guest that
+/// does not report them.
+fn storage_check(filesystems: &Value) -> Option<Check> {
+    let filesystems = filesystems.as_array()?;
+    let point = |f: &Value| f["mount_point"].as_str().unwrap_or("?").to_string();
+    let mut wrong = Vec::new();
+    match filesystems.iter().find(|f| f["mount_point"] == "/") {
+        None => wrong.push("no / listed".to_string()),
+        Some(root) if root["read_only"] != false => wrong.push("/ read-only".to_string()),
+        Some(_) => {}
+    }
+    for f in filesystems {
+        if f["total_bytes"].as_u64().unwrap_or(0) == 0 {
+            wrong.push(format!("{} not measured", point(f)));
+        }
+        if ["/home", "/root", "/usr/lib/modules"].contains(&point(f).as_str()) {
+            wrong.push(format!("{} is the sandbox's", point(f)));
+        }
+    }
+    Some(Check {
+        name: "space dimension: the file systems as the system has them".into(),
+        ok: wrong.is_empty(),
+        detail: if wrong.is_empty() {
+            filesystems
+                .iter()
+                .map(|f| {
+                    let mode = if f["read_only"] == true { "ro" } else { "rw" };
+                    format!("{} {mode}", point(f))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else {
+            wrong.join("; ")
+        },
+    })
+}
+
 /// The event dimension captures from every source it was configured with: in the booted
 /// image each one (journal, units, udev, process, bus, emit) is `on`, not waiting or
 /// unavailable. No check for a guest that does not report them.
@@ -610,6 +651,29 @@ mod tests {
             r#"[{"page":"qos-ctl","lines":900},{"page":"qsh","lines":0}]"#,
         ))?;
         assert!(!verdict.passed());
+        Ok(())
+    }
+
+    #[test]
+    fn the_sandboxes_view_of_storage_fails_the_boot_test() -> Result<()> {
+        let with = |filesystems: &str| good_with("storage", filesystems);
+        let verdict = evaluate(&with(
+            r#"[{"mount_point":"/","read_only":false,"total_bytes":412160000},
+                {"mount_point":"/run/initramfs/live","read_only":true,"total_bytes":386600000},
+                {"mount_point":"/tmp","read_only":false,"total_bytes":1030000000}]"#,
+        ))?;
+        assert!(verdict.passed(), "{:?}", verdict.checks);
+        // What spaced showed before: / read-only, the placeholder over /home, the CD unmeasured.
+        for filesystems in [
+            r#"[{"mount_point":"/","read_only":true,"total_bytes":412160000}]"#,
+            r#"[{"mount_point":"/","read_only":false,"total_bytes":412160000},
+                {"mount_point":"/home","read_only":true,"total_bytes":412160000}]"#,
+            r#"[{"mount_point":"/","read_only":false,"total_bytes":412160000},
+                {"mount_point":"/run/initramfs/live","read_only":true,"total_bytes":0}]"#,
+            r#"[]"#,
+        ] {
+            assert!(!evaluate(&with(filesystems))?.passed(), "{filesystems}");
+        }
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 //! (text from /proc, attribute files and directories under /sys, /etc/os-release) with pure
 //! functions that tests run on real-shaped text and fixture trees; [`Collector`] wires them to
 //! the live machine and to `sysinfo` for the facts sysinfo already knows (CPU brand, memory,
-//! mounted file system sizes, load average, boot time). Nothing here panics on a missing or
+//! load average, boot time). Nothing here panics on a missing or
 //! malformed file: every value falls back to the "unknown" value its wire type documents.
 
 pub mod cpu;
@@ -23,7 +23,7 @@ use steppps::api::space::{
     Cpu, Devices, Inventory, Memory, NetInterface, OsInfo, PowerSupply, Pressure, Storage,
     ThermalZone,
 };
-use sysinfo::{CpuRefreshKind, DiskRefreshKind, Disks, MemoryRefreshKind, System};
+use sysinfo::{CpuRefreshKind, MemoryRefreshKind, System};
 
 /// Gathers the inventory from one root of sysfs, procfs and /etc. Holds the `sysinfo` state
 /// between calls so repeated queries refresh instead of rebuilding it.
@@ -37,7 +37,6 @@ pub struct Collector {
     /// `None` when sysinfo cannot initialise (it never fails on Linux today, but its API says
     /// it may); the values it would give are then "unknown".
     system: Option<System>,
-    disks: Option<Disks>,
 }
 
 impl std::fmt::Debug for Collector {
@@ -75,7 +74,6 @@ impl Collector {
             etc_root: etc,
             fs_root,
             system: System::new().ok(),
-            disks: Disks::new().ok(),
         }
     }
 
@@ -144,20 +142,11 @@ impl Collector {
 
     pub fn storage(&mut self) -> Storage {
         let mountinfo = read_text(&self.proc_root.join("self/mountinfo")).unwrap_or_default();
-        let mut sizes = Vec::new();
-        if let Some(disks) = self.disks.as_mut() {
-            disks.refresh_specifics(true, DiskRefreshKind::nothing().with_storage());
-            sizes = disks
-                .iter()
-                .map(|disk| storage::MountSize {
-                    mount_point: disk.mount_point().to_string_lossy().into_owned(),
-                    total_bytes: disk.total_space(),
-                    available_bytes: disk.available_space(),
-                })
-                .collect();
-        }
         Storage {
-            filesystems: storage::filesystems(&storage::parse_mountinfo(&mountinfo), &sizes),
+            filesystems: storage::filesystems(
+                &storage::parse_mountinfo(&mountinfo),
+                storage::measure,
+            ),
             block_devices: storage::block_devices(&self.sys_root.join("class/block")),
         }
     }

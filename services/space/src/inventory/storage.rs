@@ -1,7 +1,12 @@
 //! Storage: mounted file systems from /proc/self/mountinfo (which mounts exist, their source,
-//! type and read-only state from the mount options) with sizes measured by sysinfo, and block
-//! devices from /sys/class/block (kind, size, model, serial, rotational, removable, parent).
-//! Pseudo file systems (proc, sysfs, cgroup, …) are not storage and are left out.
+//! type and read-only state) with sizes from statvfs(3), and block devices from
+//! /sys/class/block (kind, size, model, serial, rotational, removable, parent). Pseudo file
+//! systems (proc, sysfs, cgroup, …) are not storage and are left out.
+//!
+//! The daemon sees the mounts through its unit's sandbox, which adds mounts of its own and
+//! makes every mount read-only (`ProtectSystem=strict`). So the read-only state is the file
+//! system's (its superblock options), not the mount's, and the sandbox's placeholders are
+//! left out; see [`MountEntry::read_only`] and [`is_storage`].
 
 use std::fs;
 use std::path::Path;
@@ -21,7 +26,10 @@ pub struct MountEntry {
     pub root: String,
     pub source: String,
     pub fs_type: String,
-    /// The mount or its superblock is read-only (`ro` in either option list).
+    /// The file system is read-only: `ro` in its superblock options (a CD, a read-only
+    /// image, a disk mounted `-o ro`). The per-mount flag is not used: under the daemon's
+    /// sandbox every mount carries it. The price: a read-only bind mount of a writable file
+    /// system shows as writable.
     pub read_only: bool,
 }
 
@@ -37,19 +45,19 @@ fn parse_mountinfo_line(line: &str) -> Option<MountEntry> {
     let device_number = before.nth(2)?;
     let root = before.next()?;
     let mount_point = before.next()?;
-    let mount_options = before.next()?;
+    // The per-mount options: present, but see `read_only`.
+    before.next()?;
     let mut after = after.split(' ');
     let fs_type = after.next()?;
     let source = after.next()?;
     let super_options = after.next().unwrap_or_default();
-    let has_ro = |options: &str| options.split(',').any(|option| option == "ro");
     Some(MountEntry {
         mount_point: unescape_octal(mount_point),
         device_number: device_number.to_owned(),
         root: unescape_octal(root),
         source: unescape_octal(source),
         fs_type: fs_type.to_owned(),
-        read_only: has_ro(mount_options) || has_ro(super_options),
+        read_only: super_options.split(',').any(|option| option == "ro"),
     })
 }
 
@@ -108,8 +116,14 @@ const PSEUDO_FILESYSTEMS: &[&str] = &[
     "squashfs",
 ];
 
+/// Where systemd keeps the empty directory and file it mounts over what a sandbox hides
+/// (`ProtectHome=yes` over /home, `ProtectKernelModules=` over /usr/lib/modules): as a
+/// mount's root, relative to /run.
+const SANDBOX_PLACEHOLDERS: &str = "/systemd/inaccessible/";
+
 /// Whether a mount holds stored data worth listing. tmpfs counts (a live image's root and
-/// /tmp are tmpfs) except the runtime ones under /dev and /run that every system has.
+/// /tmp are tmpfs) except the runtime ones under /dev and /run that every system has. A
+/// sandbox's placeholder hides a directory; it holds nothing.
 pub fn is_storage(mount: &MountEntry) -> bool {
     let under = |prefix: &str| {
         mount.mount_point == prefix || mount.mount_point.starts_with(&format!("{prefix}/"))
@@ -117,25 +131,39 @@ pub fn is_storage(mount: &MountEntry) -> bool {
     if PSEUDO_FILESYSTEMS.contains(&mount.fs_type.as_str()) || mount.fs_type.starts_with("fuse.") {
         return false;
     }
-    if under("/proc") || under("/sys") {
+    if under("/proc") || under("/sys") || mount.root.starts_with(SANDBOX_PLACEHOLDERS) {
         return false;
     }
     !(mount.fs_type == "tmpfs" && (under("/dev") || under("/run")))
 }
 
-/// Space on a mounted file system, as sysinfo measured it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Space on a mounted file system.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MountSize {
-    pub mount_point: String,
     pub total_bytes: u64,
+    /// What an unprivileged user can still write (df's "Avail").
     pub available_bytes: u64,
 }
 
-/// The storage file systems among `mounts`, in mount order. When a mount point is mounted over,
-/// only the last (visible) mount is kept. A file system mounted more than once is listed once,
-/// like df(1) does: bind mounts of a directory (`ip netns` binds /run/netns) would otherwise
-/// count the same disk twice. Sizes are 0 for mounts sysinfo did not measure.
-pub fn filesystems(mounts: &[MountEntry], sizes: &[MountSize]) -> Vec<Filesystem> {
+/// statvfs(3) of a mount point, as df(1) counts it; `None` when it fails.
+pub fn measure(mount_point: &str) -> Option<MountSize> {
+    let stat = nix::sys::statvfs::statvfs(mount_point).ok()?;
+    let fragment = stat.fragment_size();
+    Some(MountSize {
+        total_bytes: stat.blocks().saturating_mul(fragment),
+        available_bytes: stat.blocks_available().saturating_mul(fragment),
+    })
+}
+
+/// The storage file systems among `mounts`, in mount order, with their sizes from `measure`
+/// (0 where it gives none). When a mount point is mounted over, only the last (visible)
+/// mount is kept, and a mount hidden under a sandbox's placeholder is not listed at all. A
+/// file system mounted more than once is listed once, like df(1) does: bind mounts of a
+/// directory (`ip netns` binds /run/netns) would otherwise count the same disk twice.
+pub fn filesystems(
+    mounts: &[MountEntry],
+    measure: impl Fn(&str) -> Option<MountSize>,
+) -> Vec<Filesystem> {
     let storage: Vec<&MountEntry> = mounts
         .iter()
         .enumerate()
@@ -152,15 +180,13 @@ pub fn filesystems(mounts: &[MountEntry], sizes: &[MountSize]) -> Vec<Filesystem
         .enumerate()
         .filter(|(index, mount)| !shows_part_of_another(&storage, *index, mount))
         .map(|(_, mount)| {
-            let size = sizes
-                .iter()
-                .find(|size| size.mount_point == mount.mount_point);
+            let size = measure(&mount.mount_point).unwrap_or_default();
             Filesystem {
                 mount_point: mount.mount_point.clone(),
                 device: mount.source.clone(),
                 fs_type: mount.fs_type.clone(),
-                total_bytes: size.map_or(0, |size| size.total_bytes),
-                available_bytes: size.map_or(0, |size| size.available_bytes),
+                total_bytes: size.total_bytes,
+                available_bytes: size.available_bytes,
                 read_only: mount.read_only,
             }
         })
@@ -294,7 +320,10 @@ broken line
             .unwrap();
         assert_eq!(data.mount_point, "/srv/My Data");
         assert_eq!(data.fs_type, "btrfs");
-        assert!(data.read_only, "ro in the per-mount options");
+        assert!(
+            !data.read_only,
+            "ro only in the per-mount options: the sandbox's, as far as the daemon can tell"
+        );
         let image = mounts.iter().find(|m| m.source == "/dev/loop0").unwrap();
         assert!(image.read_only, "ro in the superblock options");
         let root = mounts.iter().find(|m| m.mount_point == "/").unwrap();
@@ -307,12 +336,13 @@ broken line
 
     #[test]
     fn filesystems_are_storage_only_and_visible_only() {
-        let sizes = [MountSize {
-            mount_point: "/".into(),
-            total_bytes: 500_000_000_000,
-            available_bytes: 200_000_000_000,
-        }];
-        let filesystems = filesystems(&parse_mountinfo(MOUNTINFO), &sizes);
+        let measure = |mount_point: &str| {
+            (mount_point == "/").then_some(MountSize {
+                total_bytes: 500_000_000_000,
+                available_bytes: 200_000_000_000,
+            })
+        };
+        let filesystems = filesystems(&parse_mountinfo(MOUNTINFO), measure);
         let points: Vec<&str> = filesystems.iter().map(|f| f.mount_point.as_str()).collect();
         // /export and /mnt/again show the root file system again, /mnt/alice a part of the
         // /@home subvolume; the two subvolumes themselves are distinct.
@@ -336,6 +366,71 @@ broken line
         // /mnt/image shows the xfs mounted over the ext4.
         assert_eq!(filesystems[4].fs_type, "xfs");
         assert!(!filesystems[4].read_only);
+    }
+
+    /// steppps-spaced's own /proc/self/mountinfo in the booted live ISO (trimmed), under its
+    /// shipped sandbox: ProtectSystem=strict made every mount `ro`, ProtectHome=yes mounted
+    /// systemd's empty directory over /home and /root, PrivateTmp bound a directory of the
+    /// host's /tmp and /var/tmp. `qos-ctl space disks` listed / as read-only and a /home that
+    /// is not there.
+    const SANDBOXED_LIVE_MOUNTINFO: &str = "\
+480 289 0:32 / / ro,nosuid,relatime shared:320 master:1 - overlay LiveOS_rootfs rw,lowerdir=/run/rootfsbase,upperdir=/run/overlayfs,workdir=/run/ovlwork,uuid=on
+492 480 0:23 / /sys rw,nosuid,nodev,noexec,relatime shared:346 master:5 - sysfs sysfs rw
+505 480 0:26 / /run rw,nosuid,nodev shared:357 master:12 - tmpfs tmpfs rw,size=402500k,nr_inodes=819200,mode=755,inode64
+506 505 11:0 / /run/initramfs/live ro,nosuid,relatime shared:358 master:14 - iso9660 /dev/sr0 ro,nojoliet,check=s,map=n,blocksize=2048,iocharset=utf8
+507 505 7:0 / /run/rootfsbase ro,nosuid,relatime shared:359 master:15 - squashfs /dev/loop0 ro,errors=continue
+512 480 0:37 / /tmp rw,nosuid,nodev shared:364 master:21 - tmpfs tmpfs rw,nr_inodes=1048576,inode64
+513 480 0:65 / /dev ro,nosuid,noexec shared:366 - tmpfs tmpfs rw,size=4096k,nr_inodes=65536,mode=755,inode64
+242 480 0:26 /systemd/inaccessible/dir /home ro,nosuid,nodev,noexec shared:371 master:12 - tmpfs tmpfs rw,size=402500k,nr_inodes=819200,mode=755,inode64
+578 480 0:68 / /proc rw,nosuid,nodev,noexec,relatime shared:372 - proc proc rw,hidepid=invisible
+585 578 0:26 /systemd/inaccessible/reg /proc/kallsyms ro,nosuid,nodev,noexec shared:378 master:12 - tmpfs tmpfs rw,size=402500k,nr_inodes=819200,mode=755,inode64
+594 480 0:26 /systemd/inaccessible/dir /root ro,nosuid,nodev,noexec shared:385 master:12 - tmpfs tmpfs rw,size=402500k,nr_inodes=819200,mode=755,inode64
+376 505 0:26 /systemd/inaccessible/dir /run/user ro,nosuid,nodev,noexec shared:363 master:12 - tmpfs tmpfs rw,size=402500k,nr_inodes=819200,mode=755,inode64
+378 512 0:37 /systemd-private-1d9a31af9f9041c7afb1f0c754be4e23-steppps-space.service-rsqrcC/tmp /tmp rw,nosuid,nodev shared:365 master:21 - tmpfs tmpfs rw,nr_inodes=1048576,inode64
+379 480 0:26 /systemd/inaccessible/dir /usr/lib/modules ro,nosuid,nodev,noexec shared:386 master:12 - tmpfs tmpfs rw,size=402500k,nr_inodes=819200,mode=755,inode64
+380 480 0:32 /var/tmp/systemd-private-1d9a31af9f9041c7afb1f0c754be4e23-steppps-space.service-KlWeBi/tmp /var/tmp rw,nosuid,relatime shared:387 master:1 - overlay LiveOS_rootfs rw,lowerdir=/run/rootfsbase,upperdir=/run/overlayfs,workdir=/run/ovlwork,uuid=on
+130 505 0:79 / /run/user/1000 rw,nosuid,nodev,relatime shared:550 master:546 - tmpfs tmpfs rw,size=201248k,mode=700,uid=1000,gid=1000,inode64
+";
+
+    /// What the host has, not what the sandbox adds: the writable overlay root, the
+    /// read-only CD it came from, /tmp. No /home, /root or /usr/lib/modules, and a
+    /// file system hidden under a placeholder (a real /home mount) is not shown either, as
+    /// its size could not be measured through the placeholder.
+    #[test]
+    fn the_sandbox_neither_adds_mounts_nor_makes_them_read_only() {
+        let listed = filesystems(&parse_mountinfo(SANDBOXED_LIVE_MOUNTINFO), |_| None);
+        let shown: Vec<(&str, &str, bool)> = listed
+            .iter()
+            .map(|f| (f.mount_point.as_str(), f.fs_type.as_str(), f.read_only))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("/", "overlay", false),
+                ("/run/initramfs/live", "iso9660", true),
+                ("/tmp", "tmpfs", false),
+            ]
+        );
+
+        let with_home = format!(
+            "{SANDBOXED_LIVE_MOUNTINFO}\
+600 480 0:60 /@home /home rw,relatime shared:40 master:30 - btrfs /dev/vda2 rw,subvol=/@home
+601 480 0:26 /systemd/inaccessible/dir /home ro,nosuid,nodev,noexec shared:371 master:12 - tmpfs tmpfs rw,size=402500k
+"
+        );
+        let listed = filesystems(&parse_mountinfo(&with_home), |_| None);
+        assert!(
+            listed.iter().all(|f| f.mount_point != "/home"),
+            "{listed:?}"
+        );
+    }
+
+    #[test]
+    fn measure_reads_the_file_system_of_a_path() {
+        let root = measure("/").unwrap();
+        assert!(root.total_bytes > 0);
+        assert!(root.available_bytes <= root.total_bytes);
+        assert_eq!(measure("/no/such/mount/point"), None);
     }
 
     fn write(path: &Path, text: &str) {

@@ -90,8 +90,12 @@ pub struct Filesystem {
     /// The mounted source: `/dev/vda1`, `overlay`, `tmpfs`.
     pub device: String,
     pub fs_type: String,
+    /// Size and space left for unprivileged users, from statvfs(3) as df(1) shows them.
     pub total_bytes: u64,
     pub available_bytes: u64,
+    /// The file system itself is read-only (a CD, a read-only image, `mount -o ro`); a
+    /// read-only bind mount of a writable one is not told apart (the daemon's sandbox makes
+    /// every mount read-only for itself).
     pub read_only: bool,
 }
 
