@@ -13,6 +13,9 @@ Exit status:
   64  the command line was wrong";
 
 /// Drive the QuantumOS daemons over D-Bus.
+///
+/// Without a command: `status`. A group without one runs its listing (`qos-ctl event` is
+/// `qos-ctl event list`), as systemd's tools do.
 #[derive(Debug, Parser)]
 #[command(name = "qos-ctl", version, after_long_help = EXIT_STATUS_HELP)]
 pub struct Cli {
@@ -36,7 +39,7 @@ pub struct Cli {
     pub timeout: Option<f64>,
 
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 impl Cli {
@@ -45,11 +48,13 @@ impl Cli {
         self.timeout.unwrap_or(match self.command {
             // Loading all-MiniLM-L6-v2 and the catalog takes seconds on hardware and minutes
             // under emulation; later requests take milliseconds.
-            Command::Prompt(_) => 120.0,
+            Some(Command::Prompt(_)) => 120.0,
             // A pass over every record and seal: its time grows with the chain (over 10 s
             // for 7,400 records in a booted image under TCG), and the daemon answers other
             // calls meanwhile.
-            Command::Event(EventCommand::Verify { .. }) => 600.0,
+            Some(Command::Event {
+                command: Some(EventCommand::Verify { .. }),
+            }) => 600.0,
             _ => 10.0,
         })
     }
@@ -68,23 +73,43 @@ pub enum Command {
         view: Option<SpaceView>,
     },
     /// Timers, process classes and quantum-or-classical decisions (the time dimension)
-    #[command(subcommand)]
-    Time(crate::commands::time::TimeCommand),
+    ///
+    /// Without a command: `timers`.
+    Time {
+        #[command(subcommand)]
+        command: Option<crate::commands::time::TimeCommand>,
+    },
     /// What the system learned from your commands: stats, predictions, forgetting (the psychology dimension)
-    #[command(subcommand)]
-    Psychology(crate::commands::psychology::PsychologyCommand),
+    ///
+    /// Without a command: `stats`.
+    Psychology {
+        #[command(subcommand)]
+        command: Option<crate::commands::psychology::PsychologyCommand>,
+    },
     /// Displays, brightness, ambient light and display power policy (the pixel dimension)
-    #[command(subcommand)]
-    Pixel(crate::commands::pixel::PixelCommand),
+    ///
+    /// Without a command: `outputs`.
+    Pixel {
+        #[command(subcommand)]
+        command: Option<crate::commands::pixel::PixelCommand>,
+    },
     /// Events, the audit chain and its verification (the event dimension)
-    #[command(subcommand)]
-    Event(crate::commands::event::EventCommand),
+    ///
+    /// Without a command: `list`.
+    Event {
+        #[command(subcommand)]
+        command: Option<crate::commands::event::EventCommand>,
+    },
     /// Natural language to shell commands, and what a command does (the prompt dimension)
     #[command(subcommand)]
     Prompt(crate::commands::prompt::PromptCommand),
     /// BPMN workflows: deploy, start, list, show, cancel, user tasks, incidents (the script dimension)
-    #[command(subcommand)]
-    Workflow(crate::commands::workflow::WorkflowCommand),
+    ///
+    /// Without a command: `list`.
+    Workflow {
+        #[command(subcommand)]
+        command: Option<crate::commands::workflow::WorkflowCommand>,
+    },
     /// Restart a dimension's unit through systemd (needs root or polkit authorization)
     Restart {
         /// The dimension, by its short name

@@ -42,9 +42,27 @@ impl std::fmt::Display for Failure {
                 message,
             } => f.write_str(message),
             Failure::Unreachable(message) => f.write_str(message),
-            Failure::Other(e) => write!(f, "{e:#}"),
+            Failure::Other(e) => f.write_str(&causes(e)),
         }
     }
+}
+
+/// An error and its causes, `: `-joined as anyhow's `{:#}` does, without a cause whose text
+/// the message already ends with: zbus puts its I/O error into its own message and also
+/// gives it as the source, which printed "No such file or directory (os error 2)" twice.
+fn causes(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let cause = cause.to_string();
+        if text.ends_with(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
 }
 
 impl From<anyhow::Error> for Failure {
@@ -67,7 +85,7 @@ impl Client {
         })?;
         let connection = steppps::daemon::connect(bus)
             .await
-            .map_err(|e| Failure::Unreachable(format!("{e:#}")))?;
+            .map_err(|e| Failure::Unreachable(causes(&e)))?;
         Ok(Client {
             connection,
             timeout,
@@ -126,5 +144,23 @@ fn classify(target: &DimensionId, e: zbus::Error) -> Failure {
         }
         zbus::Error::InputOutput(_) => Failure::Unreachable(format!("lost the bus: {e}")),
         _ => Failure::Other(anyhow::anyhow!("{}: {e}", target.bus_name)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_the_message_already_ends_with_is_said_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let repeated = anyhow::Error::new(zbus::Error::InputOutput(io.into()))
+            .context("cannot connect to the bus at `unix:path=/nowhere`");
+        let text = causes(&repeated);
+        assert_eq!(text.matches("entity not found").count(), 1, "{text}");
+        assert!(text.starts_with("cannot connect to the bus at `unix:path=/nowhere`: "));
+
+        let distinct = anyhow::anyhow!("disk full").context("cannot save the chain");
+        assert_eq!(causes(&distinct), "cannot save the chain: disk full");
     }
 }

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
-    if let Command::Generate { what } = &cli.command {
+    if let Some(Command::Generate { what }) = &cli.command {
         return generate(what);
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -49,25 +49,44 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: &Cli) -> Result<u8, Failure> {
-    if let Command::Event(command) = &cli.command
+    if let Some(Command::Event {
+        command: Some(command),
+    }) = &cli.command
         && let Some(offline) = commands::event::run_offline(command, cli.json)
     {
         return offline;
     }
     let client = Client::connect(cli.bus.as_deref(), cli.timeout()).await?;
-    match &cli.command {
+    // Without a command qos-ctl shows the status, and a group without one (`qos-ctl time`)
+    // its listing (the group's Default), as systemd's tools do.
+    let Some(command) = &cli.command else {
+        return commands::status::status(&client, cli.json).await;
+    };
+    match command {
         Command::Status => commands::status::status(&client, cli.json).await,
         Command::Dimensions => commands::status::dimensions(&client, cli.json).await,
         Command::Space { view } => commands::space::space(&client, *view, cli.json).await,
         Command::Restart { dimension } => {
             commands::restart::restart(&client, dimension, cli.json).await
         }
-        Command::Time(command) => commands::time::run(&client, command, cli.json).await,
-        Command::Psychology(command) => commands::psychology::run(&client, command, cli.json).await,
-        Command::Pixel(command) => commands::pixel::run(&client, command, cli.json).await,
-        Command::Event(command) => commands::event::run(&client, command, cli.json).await,
+        Command::Time { command } => {
+            commands::time::run(&client, &command.clone().unwrap_or_default(), cli.json).await
+        }
+        Command::Psychology { command } => {
+            let command = command.clone().unwrap_or_default();
+            commands::psychology::run(&client, &command, cli.json).await
+        }
+        Command::Pixel { command } => {
+            commands::pixel::run(&client, &command.clone().unwrap_or_default(), cli.json).await
+        }
+        Command::Event { command } => {
+            commands::event::run(&client, &command.clone().unwrap_or_default(), cli.json).await
+        }
         Command::Prompt(command) => commands::prompt::run(&client, command, cli.json).await,
-        Command::Workflow(command) => commands::workflow::run(&client, command, cli.json).await,
+        Command::Workflow { command } => {
+            let command = command.clone().unwrap_or_default();
+            commands::workflow::run(&client, &command, cli.json).await
+        }
         Command::Quantum(command) => commands::quantum::run(&client, command, cli.json).await,
         Command::Generate { .. } => Ok(0),
     }

@@ -275,6 +275,38 @@ fn help_man_page_and_completions() {
     assert_eq!(bad.status.code(), Some(64));
 }
 
+/// As with systemd's tools, `qos-ctl` alone shows the status and a group alone runs its
+/// listing, instead of printing help with a usage error. A group whose command needs an
+/// argument (`prompt`) still says what is missing.
+#[tokio::test]
+async fn a_bare_command_runs_its_listing() {
+    let (bus, _space) = system().await;
+    status_until(&bus, Duration::from_secs(10), |s| {
+        dimension(s, "space")["state"] == "ready"
+    });
+
+    let bare = qos_ctl(&bus, &["--json"]);
+    assert_eq!(bare.status.code(), Some(0), "{}", stderr(&bare));
+    let bare: Value = serde_json::from_slice(&bare.stdout).unwrap();
+    assert_eq!(dimension(&bare, "space")["state"], "ready");
+    assert_eq!(dimension(&bare, "event")["state"], "not-installed");
+
+    // No event daemon on this bus: `event` went to it for `event list`, and says so.
+    let event = qos_ctl(&bus, &["event"]);
+    assert_eq!(event.status.code(), Some(2), "{}", stdout(&event));
+    assert!(stderr(&event).contains("event"), "{}", stderr(&event));
+    let event_list = qos_ctl(&bus, &["event", "list"]);
+    assert_eq!(stderr(&event), stderr(&event_list));
+
+    let prompt = qos_ctl(&bus, &["prompt"]);
+    assert_eq!(prompt.status.code(), Some(64));
+    assert!(
+        stderr(&prompt).contains("Usage: qos-ctl prompt"),
+        "{}",
+        stderr(&prompt)
+    );
+}
+
 /// `qos-ctl generate man --dir` (what the image stages into /usr/share/man/man1): a page for
 /// every command, and every page a page refers to ("qos-ctl-job(1)") exists, so `man` never
 /// answers "No manual entry" for a name qos-ctl's own pages give.

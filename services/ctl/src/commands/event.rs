@@ -14,14 +14,14 @@ use super::print_json;
 use crate::client::{Client, Failure};
 use crate::table::{self, bytes};
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum EventCommand {
     /// List the latest records (newest last)
     List {
         #[command(flatten)]
         filter: FilterArgs,
         /// How many records
-        #[arg(short = 'n', long, default_value_t = 20)]
+        #[arg(short = 'n', long, default_value_t = LIST_LINES)]
         lines: u32,
         /// Only records before this sequence number (page back with the first seq shown)
         #[arg(long, value_name = "SEQ")]
@@ -56,7 +56,21 @@ pub enum EventCommand {
     Stats,
 }
 
-#[derive(Debug, Clone, Args)]
+/// How many records `event list` shows unless told.
+const LIST_LINES: u32 = 20;
+
+/// `qos-ctl event` alone lists the latest records, as `event list` does.
+impl Default for EventCommand {
+    fn default() -> Self {
+        EventCommand::List {
+            filter: FilterArgs::default(),
+            lines: LIST_LINES,
+            before: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Args)]
 pub struct FilterArgs {
     /// Source (`journal`, `units`, `udev`, `bus`, `rules`, …); `*` wildcards
     #[arg(long)]

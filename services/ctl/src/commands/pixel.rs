@@ -8,9 +8,11 @@ use super::print_json;
 use crate::client::{Client, Failure};
 use crate::table;
 
-#[derive(Debug, Subcommand)]
+/// `qos-ctl pixel` alone lists the outputs.
+#[derive(Debug, Clone, Default, Subcommand)]
 pub enum PixelCommand {
     /// List display outputs: status, model, size, DPI and the recommended scale
+    #[default]
     Outputs,
     /// Show backlight brightness, or set it in percent (setting needs root or polkit)
     Brightness {

@@ -13,9 +13,11 @@ use super::print_json;
 use crate::client::{Client, Failure};
 use crate::table;
 
-#[derive(Debug, Subcommand)]
+/// `qos-ctl psychology` alone shows the stats.
+#[derive(Debug, Clone, Default, Subcommand)]
 pub enum PsychologyCommand {
     /// What it knows about you: entries, distinct commands, directories, most used
+    #[default]
     Stats,
     /// Print your whole recorded history (or another user's, as root or with polkit)
     Export {

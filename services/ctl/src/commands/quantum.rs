@@ -19,17 +19,25 @@ use crate::table;
 #[derive(Debug, clap::Subcommand)]
 pub enum QuantumCommand {
     /// Quantum jobs (quantumd): submit a JobSpec, follow it, read its results
-    #[command(subcommand)]
-    Job(JobCommand),
+    ///
+    /// Without a command: `list`.
+    Job {
+        #[command(subcommand)]
+        command: Option<JobCommand>,
+    },
     /// Quantum devices: the simulators jobs run on
-    #[command(subcommand)]
-    Device(DeviceCommand),
+    ///
+    /// Without a command: `list`.
+    Device {
+        #[command(subcommand)]
+        command: Option<DeviceCommand>,
+    },
     /// Compile or validate a circuit file (OpenQASM 2/3 or AQO JSON)
     #[command(subcommand)]
     Circuit(CircuitCommand),
 }
 
-#[derive(Debug, clap::Subcommand)]
+#[derive(Debug, Clone, clap::Subcommand)]
 pub enum JobCommand {
     /// Submit a JobSpec YAML file (`program.path` is read relative to it), or a circuit
     /// (OpenQASM 2/3, `.aqo`) to run as it is; prints the job id(s)
@@ -64,7 +72,7 @@ pub enum JobCommand {
         #[arg(long)]
         state: Option<String>,
         /// At most this many (0: all)
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = JOB_LIST_LIMIT)]
         limit: u32,
     },
     /// Print job state changes as they happen (one job: until it ends)
@@ -74,9 +82,24 @@ pub enum JobCommand {
     },
 }
 
-#[derive(Debug, clap::Subcommand)]
+/// How many jobs `job list` shows unless told.
+const JOB_LIST_LIMIT: u32 = 50;
+
+/// `qos-ctl job` alone lists the jobs, as `job list` does.
+impl Default for JobCommand {
+    fn default() -> Self {
+        JobCommand::List {
+            state: None,
+            limit: JOB_LIST_LIMIT,
+        }
+    }
+}
+
+/// `qos-ctl device` alone lists the devices.
+#[derive(Debug, Clone, Default, clap::Subcommand)]
 pub enum DeviceCommand {
     /// List the devices
+    #[default]
     List,
     /// Show one device: gates, coupling map, noise, queue, reservation
     Show {
@@ -118,27 +141,11 @@ pub async fn run(client: &Client, cmd: &QuantumCommand, json: bool) -> Result<u8
         .call(&QUANTUM, Quantum1Proxy::new(&client.connection))
         .await?;
     match cmd {
-        QuantumCommand::Job(job) => run_job(client, &proxy, job, json).await,
-        QuantumCommand::Device(DeviceCommand::List) => {
-            let devices = client.call(&QUANTUM, proxy.list_devices()).await?;
-            if json {
-                print_json(&devices)?;
-            } else {
-                print!("{}", render_devices(&devices));
-            }
-            Ok(0)
+        QuantumCommand::Job { command } => {
+            run_job(client, &proxy, &command.clone().unwrap_or_default(), json).await
         }
-        QuantumCommand::Device(DeviceCommand::Show { name }) => {
-            let d = client
-                .call(&QUANTUM, proxy.get_device_details(name))
-                .await?;
-            let s = client.call(&QUANTUM, proxy.get_device_status(name)).await?;
-            if json {
-                print_json(&serde_json::json!({"device": d, "status": s}))?;
-            } else {
-                print!("{}", render_device(&d, &s));
-            }
-            Ok(0)
+        QuantumCommand::Device { command } => {
+            run_device(client, &proxy, &command.clone().unwrap_or_default(), json).await
         }
         QuantumCommand::Circuit(CircuitCommand::Compile {
             file,
@@ -314,6 +321,37 @@ pub fn inline_program_paths(spec: &str, base: &Path) -> Result<String, Failure> 
         out.push('\n');
     }
     Ok(out)
+}
+
+async fn run_device(
+    client: &Client,
+    proxy: &Quantum1Proxy<'_>,
+    cmd: &DeviceCommand,
+    json: bool,
+) -> Result<u8, Failure> {
+    match cmd {
+        DeviceCommand::List => {
+            let devices = client.call(&QUANTUM, proxy.list_devices()).await?;
+            if json {
+                print_json(&devices)?;
+            } else {
+                print!("{}", render_devices(&devices));
+            }
+            Ok(0)
+        }
+        DeviceCommand::Show { name } => {
+            let d = client
+                .call(&QUANTUM, proxy.get_device_details(name))
+                .await?;
+            let s = client.call(&QUANTUM, proxy.get_device_status(name)).await?;
+            if json {
+                print_json(&serde_json::json!({"device": d, "status": s}))?;
+            } else {
+                print!("{}", render_device(&d, &s));
+            }
+            Ok(0)
+        }
+    }
 }
 
 async fn run_job(

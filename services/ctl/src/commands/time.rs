@@ -9,9 +9,11 @@ use super::print_json;
 use crate::client::{Client, Failure};
 use crate::table::{self, bytes};
 
-#[derive(Debug, Subcommand)]
+/// `qos-ctl time` alone lists the timers.
+#[derive(Debug, Clone, Default, Subcommand)]
 pub enum TimeCommand {
     /// List timers with their next and last elapse
+    #[default]
     Timers,
     /// Add a timer (needs root or polkit authorization)
     ///

@@ -13,7 +13,7 @@ use super::print_json;
 use crate::client::{Client, Failure};
 use crate::table;
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum WorkflowCommand {
     /// Deploy BPMN files (needs root or polkit authorization); unchanged ones keep their version
     Deploy {
@@ -85,7 +85,18 @@ pub enum WorkflowCommand {
     },
 }
 
-#[derive(Debug, clap::Args)]
+/// `qos-ctl workflow` alone lists the instances, as `workflow list` does.
+impl Default for WorkflowCommand {
+    fn default() -> Self {
+        WorkflowCommand::List {
+            definitions: false,
+            process: None,
+            state: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
 pub struct VarArgs {
     /// A variable: NAME=VALUE (VALUE is JSON when it parses as JSON, a string otherwise)
     #[arg(long = "var", value_name = "NAME=VALUE")]
