@@ -108,6 +108,7 @@ pub fn evaluate(json: &str) -> Result<Verdict> {
     checks.extend(apt_sources_check(&result["apt"]));
     checks.extend(man_pages_check(&result["man_pages"]));
     checks.extend(storage_check(&result["storage"]));
+    checks.extend(hostname_check(&result["hostname"]));
     checks.extend(quantum_memory_check(&result["quantum_memory"]));
 
     let failed: Vec<&str> = result["failed"]
@@ -475,6 +476,21 @@ fn storage_check(filesystems: &Value) -> Option<Check> {
     })
 }
 
+/// The space dimension reports a hostname set while it runs, in its inventory (`qos-ctl
+/// space os`) and its `Hostname` property (busctl prints `s "NAME"`). No check for a guest
+/// that does not report it.
+fn hostname_check(hostname: &Value) -> Option<Check> {
+    let set = hostname["set"].as_str()?;
+    let os = hostname["os"].as_str().unwrap_or("");
+    let property = hostname["property"].as_str().unwrap_or("").trim();
+    let ok = !set.is_empty() && os == set && property == format!("s \"{set}\"");
+    Some(Check {
+        name: "space dimension: a new hostname shows at once".into(),
+        ok,
+        detail: format!("set {set}; space os: {os:?}; Hostname property: {property:?}"),
+    })
+}
+
 /// The event dimension captures from every source it was configured with: in the booted
 /// image each one (journal, units, udev, process, bus, emit) is `on`, not waiting or
 /// unavailable. No check for a guest that does not report them.
@@ -651,6 +667,23 @@ mod tests {
             r#"[{"page":"qos-ctl","lines":900},{"page":"qsh","lines":0}]"#,
         ))?;
         assert!(!verdict.passed());
+        Ok(())
+    }
+
+    #[test]
+    fn a_hostname_the_space_dimension_does_not_see_fails_the_boot_test() -> Result<()> {
+        let with = |os: &str, property: &str| {
+            good_with(
+                "hostname",
+                &serde_json::json!({"set": "probe", "os": os, "property": property}).to_string(),
+            )
+        };
+        let verdict = evaluate(&with("probe", "s \"probe\"\n"))?;
+        assert!(verdict.passed(), "{:?}", verdict.checks);
+        // The name of the daemon's start (its own UTS namespace), or a cached property.
+        assert!(!evaluate(&with("quantumos", "s \"probe\""))?.passed());
+        assert!(!evaluate(&with("probe", "s \"quantumos\""))?.passed());
+        assert!(!evaluate(&with("", ""))?.passed());
         Ok(())
     }
 

@@ -63,7 +63,7 @@ impl SpaceInterface {
 
     #[zbus(property(emits_changed_signal = "false"))]
     fn hostname(&self) -> String {
-        self.space.facts().hostname
+        self.space.hostname()
     }
     #[zbus(property(emits_changed_signal = "false"))]
     fn cpu_count(&self) -> u32 {

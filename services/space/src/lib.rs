@@ -32,10 +32,10 @@ impl Default for Config {
 }
 
 /// Facts that properties serve: read once, refreshed when the hardware changes, so a property
-/// read costs no file system access.
+/// read costs no file system access. (The hostname changes without a device event: it is
+/// read on each request, see [`Space::hostname`].)
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Facts {
-    pub hostname: String,
     pub cpu_count: u32,
     pub memory_total: u64,
 }
@@ -146,11 +146,15 @@ impl Space {
         lock(&self.facts).clone()
     }
 
+    /// The hostname now: one uname(2), so a change (`hostnamectl hostname`) shows at once.
+    pub fn hostname(&self) -> String {
+        inventory::os::hostname().unwrap_or_else(|| inventory::os::Uname::current().nodename)
+    }
+
     fn refresh_facts(&self) {
         let facts = {
             let mut c = lock(&self.collector);
             Facts {
-                hostname: c.os().hostname,
                 cpu_count: c.cpu().logical_cpus,
                 memory_total: c.memory().total_bytes,
             }
