@@ -135,8 +135,10 @@ pub enum SpaceView {
     /// Memory and swap
     Memory,
     /// File systems and block devices
+    #[value(alias = "storage")]
     Disks,
     /// Network interfaces and addresses
+    #[value(alias = "network")]
     Net,
     /// PCI and USB devices
     Devices,
@@ -171,6 +173,21 @@ mod tests {
     fn timeout(args: &[&str]) -> f64 {
         let cli = Cli::try_parse_from(std::iter::once("qos-ctl").chain(args.iter().copied()));
         cli.map(|c| c.timeout()).unwrap_or(f64::NAN)
+    }
+
+    #[test]
+    fn space_views_take_the_words_people_use() {
+        let view = |word: &str| match Cli::try_parse_from(["qos-ctl", "space", word]) {
+            Ok(Cli {
+                command: Some(Command::Space { view }),
+                ..
+            }) => view,
+            _ => None,
+        };
+        assert!(matches!(view("storage"), Some(SpaceView::Disks)));
+        assert!(matches!(view("disks"), Some(SpaceView::Disks)));
+        assert!(matches!(view("network"), Some(SpaceView::Net)));
+        assert!(view("warp").is_none());
     }
 
     #[test]
