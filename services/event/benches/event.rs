@@ -4,8 +4,9 @@
 //! bare SHA-256 of a record-sized payload and plain buffered file append of the encoded
 //! records (the limits); chain append batched (4096 per commit) and unbatched (one commit per
 //! event), with and without fsync at each commit, signed and unsigned; the per-event cost of
-//! capture in-process (queue → writer thread → chain → committed); Verify speed; and Emit
-//! over D-Bus on a private bus (the daemon in release mode, several callers in flight).
+//! capture in-process (queue → writer thread → chain → committed); Verify speed; Query of the
+//! newest records in a full segment (`qos-ctl event list`); and Emit over D-Bus on a private
+//! bus (the daemon in release mode, several callers in flight).
 
 use std::collections::HashMap;
 use std::fs::OpenOptions;
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use steppps::api::EVENT;
-use steppps::api::event::Event1Proxy;
+use steppps::api::event::{Event1Proxy, EventFilter};
 use steppps::testing::{TestBus, workspace_binary};
 use steppps_event::chain::record::encode_record;
 use steppps_event::chain::{AuditChain, ChainOptions, Entry, FsyncPolicy, verify_dir};
@@ -133,7 +134,7 @@ fn chain_run(
 
 fn main() {
     let only_chain = std::env::var_os("BENCH_SKIP_DBUS").is_some();
-    // BENCH_ONLY=limits|chain|capture|dbus runs one part (profiling, quick checks).
+    // BENCH_ONLY=limits|chain|query|capture|dbus runs one part (profiling, quick checks).
     let only = std::env::var("BENCH_ONLY").ok();
     let wanted = |part: &str| only.as_deref().is_none_or(|o| o == part);
     let tmp = tempfile::Builder::new()
@@ -233,6 +234,68 @@ fn main() {
         let n = 300;
         let t = chain_run(&chain_dir, n, 1, FsyncPolicy::EveryCommit, true);
         row("chain append, unbatched, fsync per event, signed", n, t);
+    }
+
+    if wanted("query") {
+        // `qos-ctl event list` and `tail`: the newest 20 records of a full 64 MiB segment
+        // (the default max_segment_mib), as a busy system's chain has it. Commits of 4
+        // records: at a trickle nearly every record is its own commit, each with a seal.
+        let state = dir.join("query");
+        let (mut chain, _) = AuditChain::open(
+            &state.join("chain"),
+            ChainOptions {
+                fsync: FsyncPolicy::Never,
+                signing_key: Some(ed25519_dalek::SigningKey::from_bytes(&[7; 32])),
+                ..ChainOptions::default()
+            },
+        )
+        .expect("open chain");
+        let entries: Vec<Entry> = (0..4)
+            .map(|i| Entry {
+                kind: format!("bench.event.{i}"),
+                ..entry(i)
+            })
+            .collect();
+        let mut records = 0u64;
+        while chain.stats().bytes_written < 63 << 20 {
+            chain.append_batch(entries.iter()).expect("append");
+            chain.commit().expect("commit");
+            records += 4;
+        }
+        drop(chain);
+        let config = Config {
+            rules_dirs: Vec::new(),
+            ..Config::default()
+        };
+        let (log, _channels) = EventLog::open(config, &state).expect("event log");
+        for (label, filter) in [
+            ("newest 20", EventFilter::default()),
+            (
+                "newest 20 of one kind (1 in 4 records)",
+                EventFilter {
+                    kind: "bench.event.0".into(),
+                    ..EventFilter::default()
+                },
+            ),
+        ] {
+            let filter = EventFilter {
+                limit: 20,
+                newest: true,
+                ..filter
+            };
+            let rounds = 20;
+            let t = measure(|| {
+                for _ in 0..rounds {
+                    let page = log.query(&filter).expect("query");
+                    assert_eq!(page.records.len(), 20);
+                }
+            });
+            println!(
+                "| Query {label}, one 63 MiB segment ({records} records): {:.1} ms per query (wall), {:.1} ms CPU | | | |",
+                t.0.as_secs_f64() * 1e3 / rounds as f64,
+                t.1.as_secs_f64() * 1e3 / rounds as f64,
+            );
+        }
     }
 
     if wanted("capture") {

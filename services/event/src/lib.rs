@@ -582,18 +582,16 @@ impl EventLog {
             filter.before_seq
         };
         let read = if filter.newest {
-            // The latest matches: newest segment first, stop once the page is full.
-            chain::read_segments_newest_first(&self.chain_dir, from, before, |records| {
-                for r in records.into_iter().rev() {
-                    if !matcher.matches(&r) {
-                        continue;
-                    }
-                    if page.len() == limit {
-                        more = true;
-                        return false;
-                    }
-                    page.push_front(r);
+            // The latest matches: read back from the newest, stop once the page is full.
+            chain::read_records_newest_first(&self.chain_dir, from, before, |r| {
+                if !matcher.matches(&r) {
+                    return true;
                 }
+                if page.len() == limit {
+                    more = true;
+                    return false;
+                }
+                page.push_front(r);
                 true
             })
         } else {

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ed25519_dalek::{Signer, SigningKey};
 
 pub use self::read::{
-    SegmentScan, TailDamage, read_records, read_segments_newest_first, scan_segment,
+    SegmentScan, TailDamage, read_records, read_records_newest_first, scan_segment,
 };
 pub use self::record::{Entry, EntryError, Frame, GENESIS, Hash, Record, Seal, hex};
 pub use self::segment::Head;

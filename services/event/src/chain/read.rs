@@ -5,7 +5,10 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use super::record::{DecodeError, FRAME_HEAD, FRAME_TAIL, Frame, Hash, Record, decode_frame};
+use super::record::{
+    DecodeError, FRAME_HEAD, FRAME_TAIL, Frame, Hash, Record, TAG_RECORD, decode_frame,
+    frame_extent,
+};
 use super::segment::{HEADER_LEN, SegmentHeader, list_segments, read_header};
 
 /// Damage found at the end of a scan.
@@ -174,35 +177,98 @@ pub fn read_records(
     Ok(())
 }
 
-/// Like [`read_records`], newest segment first: `f` gets each segment's records (those with
-/// seq in `from_seq..before_seq`, in order) as one vector, and returns false to stop. For
-/// "the latest N" without reading the whole chain.
-pub fn read_segments_newest_first(
+/// Like [`read_records`], newest first: `f` gets the records with seq in
+/// `from_seq..before_seq`, newest first, until it returns false. For "the latest N", which
+/// then costs N decodes, not the chain's: see [`read_segment_newest_first`].
+pub fn read_records_newest_first(
     dir: &Path,
     from_seq: u64,
     before_seq: u64,
-    mut f: impl FnMut(Vec<Record>) -> bool,
+    mut f: impl FnMut(Record) -> bool,
 ) -> io::Result<()> {
     let segments = list_segments(dir)?;
     for (_, path) in segments.iter().rev() {
-        if let Ok(Ok(h)) = read_header(path)
-            && h.first_seq >= before_seq
-        {
+        let first_seq = read_header(path)
+            .ok()
+            .and_then(Result::ok)
+            .map(|h| h.first_seq);
+        if first_seq.is_some_and(|first| first >= before_seq) {
             continue;
         }
-        let mut records = Vec::new();
-        read_segment(path, from_seq, &mut |r: Record| {
-            if r.seq >= before_seq {
-                return false;
-            }
-            records.push(r);
-            true
-        })?;
-        if !f(records) {
+        if !read_segment_newest_first(path, from_seq, before_seq, &mut f)? {
+            return Ok(());
+        }
+        // The older segments hold only records before this one's first.
+        if first_seq.is_some_and(|first| first <= from_seq) {
             return Ok(());
         }
     }
     Ok(())
+}
+
+/// Feeds one segment's records with seq in `from_seq..before_seq` to `f`, newest first;
+/// false when `f` asked to stop. On the way to the end only each frame's 5-byte head is
+/// read (through a small buffer: a full segment is 64 MiB); records are then read and
+/// decoded, hashes checked, from the newest back, as far as `f` wants. Going back stops at
+/// the newest damaged frame (where a forward read stops at the oldest; `verify_dir` reports
+/// either).
+fn read_segment_newest_first(
+    path: &Path,
+    from_seq: u64,
+    before_seq: u64,
+    f: &mut impl FnMut(Record) -> bool,
+) -> io::Result<bool> {
+    use std::io::{BufReader, Read, Seek, SeekFrom};
+    use std::os::unix::fs::FileExt;
+
+    let file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(true), // retention
+        Err(e) => return Err(e),
+    };
+    let file_len = file.metadata()?.len();
+    let mut header = [0u8; HEADER_LEN];
+    if file.read_exact_at(&mut header, 0).is_err() || SegmentHeader::decode(&header).is_err() {
+        return Ok(true);
+    }
+
+    // Where each whole record frame is, up to the first frame whose head is not sound.
+    let mut records: Vec<(u64, usize)> = Vec::new();
+    let mut reader = BufReader::with_capacity(64 << 10, &file);
+    let mut pos = reader.seek(SeekFrom::Start(HEADER_LEN as u64))?;
+    let mut head = [0u8; FRAME_HEAD];
+    while pos < file_len && reader.read_exact(&mut head).is_ok() {
+        let Some((tag, len)) = frame_extent(&head) else {
+            break;
+        };
+        if pos + len as u64 > file_len {
+            break;
+        }
+        if tag == TAG_RECORD {
+            records.push((pos, len));
+        }
+        reader.seek_relative((len - FRAME_HEAD) as i64)?;
+        pos += len as u64;
+    }
+
+    let mut frame = Vec::new();
+    for &(offset, len) in records.iter().rev() {
+        frame.resize(len, 0);
+        file.read_exact_at(&mut frame, offset)?;
+        let Ok((Frame::Record(r), _)) = decode_frame(&frame) else {
+            return Ok(true);
+        };
+        if r.seq >= before_seq {
+            continue;
+        }
+        if r.seq < from_seq {
+            return Ok(true);
+        }
+        if !f(r) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Feeds one segment's records from `from_seq` on to `f`; false when `f` asked to stop.

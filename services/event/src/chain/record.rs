@@ -249,6 +249,19 @@ pub enum DecodeError {
 }
 
 /// Decodes the frame at the start of `buf`; returns it and how many bytes it took.
+/// The tag and whole length of a frame, from its 5-byte head alone (no payload parsed, no
+/// hash computed): for hopping over frames. `None` where [`decode_frame`] would fail on the
+/// head: an unknown tag or an oversized frame. (Whether the file holds all of it is the
+/// caller's to check.)
+pub fn frame_extent(head: &[u8; FRAME_HEAD]) -> Option<(u8, usize)> {
+    let tag = head[0];
+    let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    if (tag != TAG_RECORD && tag != TAG_SEAL) || len > MAX_PAYLOAD {
+        return None;
+    }
+    Some((tag, FRAME_HEAD + len + FRAME_TAIL))
+}
+
 pub fn decode_frame(buf: &[u8]) -> Result<(Frame, usize), DecodeError> {
     if buf.len() < FRAME_HEAD {
         return Err(DecodeError::Incomplete {
@@ -493,6 +506,22 @@ mod tests {
             panic!()
         };
         assert_eq!(r2.prev_hash, h1);
+    }
+
+    #[test]
+    fn frame_extent_reads_only_the_head() {
+        let mut buf = Vec::new();
+        encode_record(&mut buf, 1, &entry(), &GENESIS);
+        let (_, used) = decode_frame(&buf).unwrap();
+        let head = |buf: &[u8]| <[u8; FRAME_HEAD]>::try_from(&buf[..FRAME_HEAD]).unwrap();
+        assert_eq!(frame_extent(&head(&buf)), Some((TAG_RECORD, used)));
+        // A foreign tag or a length over the limit has no extent.
+        let mut foreign = buf.clone();
+        foreign[0] = 0x7f;
+        assert_eq!(frame_extent(&head(&foreign)), None);
+        let mut huge = buf.clone();
+        huge[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(frame_extent(&head(&huge)), None);
     }
 
     #[test]
