@@ -413,8 +413,8 @@ fn apt_sources_check(apt: &Value) -> Option<Check> {
     })
 }
 
-/// `man qos-ctl`, `man qos-ctl-job-submit` (one of the per-command pages qos-ctl(1) lists)
-/// and `man qsh` in the guest: each page renders to more than a few lines. No check for a
+/// `man qos-ctl`, `man qos-ctl-job-submit` (one of the per-command pages qos-ctl(1) lists),
+/// `man qsh` and `man qos-install` in the guest: each page renders to more than a few lines. No check for a
 /// guest that does not report them.
 fn man_pages_check(pages: &Value) -> Option<Check> {
     let pages = pages.as_array()?;
@@ -427,7 +427,7 @@ fn man_pages_check(pages: &Value) -> Option<Check> {
         detail: if missing.is_empty() {
             pages
                 .iter()
-                .map(|p| format!("{}(1): {} lines", name(p), lines(p)))
+                .map(|p| format!("{}: {} lines", name(p), lines(p)))
                 .collect::<Vec<_>>()
                 .join(", ")
         } else {

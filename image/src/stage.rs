@@ -151,10 +151,7 @@ pub fn stage(ws: &Workspace, arch: Arch, profile: Profile) -> Result<Staged> {
             0o644,
         )?;
     }
-    if let Some(ctl) = ws.installables.iter().find(|i| i.binary == "qos-ctl") {
-        let staged = root.join(ctl.image_path().trim_start_matches('/'));
-        stage_ctl_docs(&staged, &root, arch, ws.source_date_epoch)?;
-    }
+    stage_generated_docs(ws, &root, arch, ws.source_date_epoch)?;
     if ws
         .installables
         .iter()
@@ -263,31 +260,48 @@ fn install(from: &Path, to: &Path, mode: u32) -> Result<()> {
     Ok(())
 }
 
-/// The man pages and completions qos-ctl writes itself (`qos-ctl generate …`): qos-ctl(1)
-/// and a page per command (`man qos-ctl-job-submit`), dated by SOURCE_DATE_EPOCH so two
-/// builds write the same pages. They do not depend on the architecture, but the binary must
-/// run here: for a foreign architecture this works when qemu-user is registered with
-/// binfmt_misc, and is skipped otherwise.
-fn stage_ctl_docs(ctl: &Path, root: &Path, arch: Arch, source_date_epoch: u64) -> Result<()> {
-    let man_dir = root.join("usr/share/man/man1");
-    let man_dir_arg = man_dir.to_string_lossy().into_owned();
-    let outputs: [(&[&str], Option<&str>); 4] = [
-        (&["generate", "man", "--dir", &man_dir_arg], None),
+/// The man pages and completions our programs write themselves: qos-ctl(1) with a page per
+/// command (`man qos-ctl-job-submit`) and its completions, qos-install(8). They are dated by
+/// SOURCE_DATE_EPOCH, so two builds write the same pages, and do not depend on the
+/// architecture, but the binary must run here: for a foreign architecture this works when
+/// qemu-user is registered with binfmt_misc, and is skipped otherwise.
+fn stage_generated_docs(
+    ws: &Workspace,
+    root: &Path,
+    arch: Arch,
+    source_date_epoch: u64,
+) -> Result<()> {
+    let man1 = root.join("usr/share/man/man1");
+    let man1_arg = man1.to_string_lossy().into_owned();
+    // (program, arguments, where its standard output goes; None: it writes files itself)
+    let outputs: [(&str, &[&str], Option<&str>); 5] = [
+        ("qos-ctl", &["generate", "man", "--dir", &man1_arg], None),
         (
+            "qos-ctl",
             &["generate", "completions", "bash"],
             Some("usr/share/bash-completion/completions/qos-ctl"),
         ),
         (
+            "qos-ctl",
             &["generate", "completions", "zsh"],
             Some("usr/share/zsh/vendor-completions/_qos-ctl"),
         ),
         (
+            "qos-ctl",
             &["generate", "completions", "fish"],
             Some("usr/share/fish/vendor_completions.d/qos-ctl.fish"),
         ),
+        (
+            "qos-install",
+            &["--man-page"],
+            Some("usr/share/man/man8/qos-install.8"),
+        ),
     ];
-    for (args, dest) in outputs {
-        let mut cmd = Command::new(ctl);
+    for (program, args, dest) in outputs {
+        let Some(installable) = ws.installables.iter().find(|i| i.binary == program) else {
+            continue;
+        };
+        let mut cmd = Command::new(root.join(installable.image_path().trim_start_matches('/')));
         cmd.args(args)
             .env("SOURCE_DATE_EPOCH", source_date_epoch.to_string());
         if arch == Arch::Arm64 && !arch.is_host() {
@@ -298,7 +312,7 @@ fn stage_ctl_docs(ctl: &Path, root: &Path, arch: Arch, source_date_epoch: u64) -
             Ok(text) => text,
             Err(e) => {
                 eprintln!(
-                    "    warning: skipping qos-ctl's man pages and completions ({} binary; {e:#})",
+                    "    warning: skipping the man pages and completions our programs write ({} binaries; {e:#})",
                     arch.name()
                 );
                 return Ok(());
@@ -306,8 +320,11 @@ fn stage_ctl_docs(ctl: &Path, root: &Path, arch: Arch, source_date_epoch: u64) -
         };
         match dest {
             // The pages went into the directory.
-            None if man_dir.join("qos-ctl.1").is_file() => {}
-            None => bail!("`qos-ctl generate man` wrote no qos-ctl.1 into {man_dir_arg}"),
+            None if man1.join(format!("{program}.1")).is_file() => {}
+            None => bail!(
+                "`{program} {}` wrote no {program}.1 into {man1_arg}",
+                args.join(" ")
+            ),
             Some(dest) if !text.trim().is_empty() => {
                 let path = root.join(dest);
                 if let Some(parent) = path.parent() {
@@ -315,7 +332,10 @@ fn stage_ctl_docs(ctl: &Path, root: &Path, arch: Arch, source_date_epoch: u64) -
                 }
                 fs::write(&path, text)?;
             }
-            Some(_) => eprintln!("    warning: `qos-ctl {}` printed nothing", args.join(" ")),
+            Some(_) => eprintln!(
+                "    warning: `{program} {}` printed nothing",
+                args.join(" ")
+            ),
         }
     }
     Ok(())

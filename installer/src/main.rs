@@ -8,10 +8,11 @@ use qos_install::disks::{self, SystemView};
 use qos_install::install::{self, LIVE_IMAGE, REPART_DIR};
 use qos_install::plan::{self, Settings, human};
 
-/// Installs the running QuantumOS live system on a disk: an EFI system partition and a
-/// Btrfs root with subvolumes for / and /home (systemd-repart), systemd-boot, a new
-/// machine-id, and the hostname, user, timezone and locale given. Without --disk, lists the
-/// disks it could use.
+/// Install the running QuantumOS live system on a disk
+///
+/// The disk gets an EFI system partition and a Btrfs root with subvolumes for / and /home
+/// (systemd-repart), systemd-boot, a new machine-id, and the hostname, user, timezone and
+/// locale given. Without --disk, lists the disks it could use.
 #[derive(Debug, Parser)]
 #[command(
     version,
@@ -36,6 +37,7 @@ struct Args {
     /// Add a swap partition of this many MiB.
     #[arg(long, value_name = "MIB")]
     swap: Option<u64>,
+    /// The new system's hostname [default: asked, or quantumos].
     #[arg(long)]
     hostname: Option<String>,
     /// The user to create (a member of sudo); replaces the live user `quantum`.
@@ -65,6 +67,9 @@ struct Args {
     /// Read the live-medium markers under this directory instead of / (for tests).
     #[arg(long, env = "QOS_INSTALL_ROOT", default_value = "/", hide = true)]
     root: PathBuf,
+    /// Print the qos-install(8) man page, in roff (for packagers: the image stages it).
+    #[arg(long, hide = true)]
+    man_page: bool,
 }
 
 fn main() -> ExitCode {
@@ -75,10 +80,37 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 64 } else { 0 });
         }
     };
+    if args.man_page {
+        return print_man_page();
+    }
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("qos-install: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// qos-install(8): it is in /usr/sbin, for the administrator. Dated by SOURCE_DATE_EPOCH
+/// when the build sets it, so two builds write the same page, else today.
+fn print_man_page() -> ExitCode {
+    use clap::CommandFactory;
+    let date = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|epoch| chrono::DateTime::from_timestamp(epoch, 0))
+        .unwrap_or_else(chrono::Utc::now);
+    let page = clap_mangen::Man::new(Args::command())
+        .section("8")
+        .date(date.format("%Y-%m-%d").to_string())
+        .source(concat!("QuantumOS ", env!("CARGO_PKG_VERSION")))
+        .manual("System Administration");
+    let mut out = std::io::stdout().lock();
+    match page.render(&mut out).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("qos-install: cannot write the man page: {e}");
             ExitCode::from(1)
         }
     }
