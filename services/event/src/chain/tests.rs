@@ -33,6 +33,24 @@ fn last_segment(dir: &Path) -> PathBuf {
     list_segments(dir).unwrap().last().unwrap().1.clone()
 }
 
+/// Offset (in the last segment) of record `seq`'s frame, and the segment's bytes.
+fn record_in_last_segment(dir: &Path, seq: u64) -> (PathBuf, usize, Vec<u8>) {
+    let seg = last_segment(dir);
+    let (offset, _) = frames(&seg)
+        .into_iter()
+        .find(|(_, f)| matches!(f, Frame::Record(r) if r.seq == seq))
+        .unwrap();
+    let data = fs::read(&seg).unwrap();
+    (seg, offset, data)
+}
+
+/// Flips the first byte of record `seq`'s time field, so its stored hash no longer matches.
+fn damage_record_time(dir: &Path, seq: u64) {
+    let (seg, offset, mut data) = record_in_last_segment(dir, seq);
+    data[offset + 5 + 8] ^= 0xff;
+    fs::write(&seg, &data).unwrap();
+}
+
 /// Byte offsets of every frame in a segment: (offset, frame).
 fn frames(path: &Path) -> Vec<(usize, Frame)> {
     let data = fs::read(path).unwrap();
@@ -76,12 +94,7 @@ fn flipped_byte_names_the_record() {
     let (mut chain, _) = AuditChain::open(dir.path(), ChainOptions::default()).unwrap();
     fill(&mut chain, 0, 50, 7);
     drop(chain);
-    let seg = last_segment(dir.path());
-    let (offset, _) = frames(&seg)
-        .into_iter()
-        .find(|(_, f)| matches!(f, Frame::Record(r) if r.seq == 23))
-        .unwrap();
-    let mut data = fs::read(&seg).unwrap();
+    let (seg, offset, mut data) = record_in_last_segment(dir.path(), 23);
     // A byte inside the `kind` text of record 23.
     let at = offset + 5 + 8 + 8 + 1 + 2 + 4 + 2;
     assert_eq!(data[at], b't');
@@ -158,14 +171,7 @@ fn damage_in_the_middle_quarantines_the_segment_at_open() {
     let (mut chain, _) = AuditChain::open(dir.path(), ChainOptions::default()).unwrap();
     fill(&mut chain, 0, 30, 10);
     drop(chain);
-    let seg = last_segment(dir.path());
-    let (offset, _) = frames(&seg)
-        .into_iter()
-        .find(|(_, f)| matches!(f, Frame::Record(r) if r.seq == 12))
-        .unwrap();
-    let mut data = fs::read(&seg).unwrap();
-    data[offset + 5 + 8] ^= 0xff; // the time field
-    fs::write(&seg, &data).unwrap();
+    damage_record_time(dir.path(), 12);
     let (mut chain, report) = AuditChain::open(dir.path(), ChainOptions::default()).unwrap();
     assert_eq!(report.quarantined.len(), 1);
     let q = &report.quarantined[0];
@@ -310,14 +316,7 @@ fn newest_first_stops_at_the_newest_damage() {
     let (mut chain, _) = AuditChain::open(dir.path(), ChainOptions::default()).unwrap();
     fill(&mut chain, 0, 30, 10);
     drop(chain);
-    let seg = last_segment(dir.path());
-    let (offset, _) = frames(&seg)
-        .into_iter()
-        .find(|(_, f)| matches!(f, Frame::Record(r) if r.seq == 21))
-        .unwrap();
-    let mut data = fs::read(&seg).unwrap();
-    data[offset + 5 + 8] ^= 0xff; // the time field: its hash no longer matches
-    fs::write(&seg, &data).unwrap();
+    damage_record_time(dir.path(), 21);
     let mut seqs = Vec::new();
     read_records_newest_first(dir.path(), 1, u64::MAX, |r| {
         seqs.push(r.seq);
