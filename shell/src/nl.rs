@@ -1,6 +1,9 @@
 //! Is a line a command or a request in words? A leading `?` forces a request. Otherwise a line
 //! is a command when its first word is something the shell can run, unless the rest reads like
-//! an English sentence with nothing shell-like in it ("find all the python files here").
+//! an English sentence with nothing shell-like in it ("find all the python files here"). A
+//! sentence may name a path ("find all the log files in /var/log"): run as a command, that
+//! line would hand `all`, `the`, … to find, and "rm all the old files in /tmp/build" would
+//! remove /tmp/build.
 
 /// Words that are common in requests and rare as command arguments.
 const SENTENCE_WORDS: &[&str] = &[
@@ -61,6 +64,22 @@ const SENTENCE_WORDS: &[&str] = &[
     "service",
 ];
 
+/// Characters that make a word shell syntax: operators, expansions, quoting, globs, paths.
+const SHELL_CHARS: [char; 16] = [
+    '|', '>', '<', ';', '&', '$', '`', '=', '(', ')', '{', '}', '\\', '/', '*', '"',
+];
+
+/// A path standing as a word of its own (`/var/log`, `~/src`, `./build`, `~`), with nothing
+/// else shell-like in it: a request in words may name one.
+fn is_plain_path(word: &str) -> bool {
+    let word = word.trim_end_matches(['?', ',', '.', '!']);
+    let rooted = ["/", "~/", "./", "../"]
+        .iter()
+        .any(|start| word.starts_with(start))
+        || word == "~";
+    rooted && !word.contains(|c: char| c != '/' && SHELL_CHARS.contains(&c))
+}
+
 /// What to do with a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Line {
@@ -85,17 +104,22 @@ pub fn classify(line: &str, is_command: impl Fn(&str) -> bool) -> Line {
             Line::Request(rest.to_string())
         };
     }
-    // Anything shell-like is a command: operators, expansions, options, paths, assignments.
-    let shellish = t.contains([
-        '|', '>', '<', ';', '&', '$', '`', '=', '(', ')', '{', '}', '\\', '/', '*', '"',
-    ]) || t
-        .split_whitespace()
-        .any(|w| w.starts_with('-') || w.starts_with('~') || w.starts_with('.'));
+    // Anything shell-like is a command: operators, expansions, options, assignments, and
+    // paths inside other words. A plain path is a word a sentence can have.
+    let shellish = t.split_whitespace().any(|w| {
+        !is_plain_path(w)
+            && (w.contains(SHELL_CHARS)
+                || w.starts_with('-')
+                || w.starts_with('~')
+                || w.starts_with('.'))
+    });
     let words: Vec<String> = t
         .split_whitespace()
+        .filter(|w| !is_plain_path(w))
         .map(|w| w.trim_end_matches(['?', ',', '.', '!']).to_lowercase())
         .collect();
     let first = t.split_whitespace().next().unwrap_or("");
+    // `words` leaves the paths out: "ls /tmp" is one word, not a sentence.
     let sentence_words = words
         .iter()
         .skip(1)
@@ -142,8 +166,31 @@ mod tests {
             "ls | wc -l",
             "x=1",
             "which git",
+            "ls /tmp",
+            "cd ~",
+            "cd ..",
+            "du ~/src",
+            "find /var/log",
+            "ls /var/log/*.log",
+            "ls the /var/log/syslog",
+            "echo all the files > /tmp/list",
         ] {
             assert!(matches!(classify(l, cmd), Line::Command(_)), "{l}");
+        }
+    }
+
+    /// A sentence that names a path is still a sentence: as a command it would hand its words
+    /// to the program as arguments.
+    #[test]
+    fn a_request_may_name_a_path() {
+        for l in [
+            "find all the log files in /var/log",
+            "find the biggest files in ~/Downloads",
+            "show the files in ./build that are bigger than 10 MB",
+            "remove the old files in /tmp/build",
+            "what is using the space in /var?",
+        ] {
+            assert!(matches!(classify(l, cmd), Line::Request(_)), "{l}");
         }
     }
 
