@@ -21,6 +21,75 @@ pub const MIN_CONFIDENCE: f32 = 0.42;
 /// How many nearest intents are filled and re-ranked.
 const CANDIDATES: usize = 24;
 
+/// Words by which a request asks for something to be deleted, overwritten, stopped or shut
+/// down: only the user's own words may ask for a destructive command. Without one, a
+/// destructive suggestion ranks below the others ("find all the log files here" once came out
+/// as `find . -name '*.log' -type f -delete`, from the phrasing "remove all log files").
+const DESTRUCTIVE_WORDS: &[&str] = &[
+    "delete",
+    "remove",
+    "erase",
+    "rm",
+    "clean",
+    "clear",
+    "purge",
+    "wipe",
+    "shred",
+    "discard",
+    "undo",
+    "revert",
+    "reset",
+    "forget",
+    "kill",
+    "terminate",
+    "stop",
+    "close",
+    "end",
+    "quit",
+    "reboot",
+    "restart",
+    "shut",
+    "shutdown",
+    "power",
+    "poweroff",
+    "halt",
+    "turn",
+    "shrink",
+    "vacuum",
+    "free",
+    "overwrite",
+    "write",
+    "put",
+    "replace",
+    "truncate",
+    "empty",
+    "drop",
+    "destroy",
+    "uninstall",
+    "unlink",
+    "prune",
+    "trash",
+    "cleanup",
+];
+/// What a destructive suggestion loses when the request has none of those words.
+const UNASKED_DESTRUCTION: f32 = 0.12;
+
+/// Whether `text` has one of [`DESTRUCTIVE_WORDS`], in any case and form ("Deleting",
+/// "removed", "kills").
+fn asks_for_destruction(text: &str) -> bool {
+    text.split(|c: char| !c.is_alphanumeric()).any(|word| {
+        let word = word.to_lowercase();
+        DESTRUCTIVE_WORDS.iter().any(|verb| {
+            // "delet-ing", "remov-ed": the verb without its final e takes endings too.
+            let stem = verb.strip_suffix('e').unwrap_or(verb);
+            [*verb, stem].iter().any(|base| {
+                word.strip_prefix(base)
+                    .is_some_and(|ending| ["", "s", "d", "ed", "es", "ing"].contains(&ending))
+            })
+        })
+    })
+}
+
 /// One proposed command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Suggestion {
@@ -103,6 +172,7 @@ impl Engine {
         max: usize,
         cwd: Option<&Path>,
     ) -> anyhow::Result<Vec<Suggestion>> {
+        let asked_for_destruction = asks_for_destruction(text);
         let mut extracted = slots::extract(text, cwd);
         extracted.refine(text, &self.catalog_words);
         let query = self
@@ -145,6 +215,9 @@ impl Engine {
             }
             // The filled command's own class: a value can never make it milder than the intent's.
             let risk = intent.risk.max(risk::classify(&filled.command));
+            if risk == Risk::Destructive && !asked_for_destruction {
+                score -= UNASKED_DESTRUCTION;
+            }
             ranked.push((
                 score,
                 Suggestion {
@@ -285,4 +358,31 @@ fn whatis(name: &str) -> Option<String> {
     let line = text.lines().next()?;
     let (_, what) = line.split_once(" - ")?;
     Some(format!("{name}: {}", what.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destruction_is_asked_for_in_any_form_of_the_word() {
+        for text in [
+            "delete the log files",
+            "Deleting old backups",
+            "removed files",
+            "kill firefox",
+            "shut down the computer",
+            "clean up my downloads",
+        ] {
+            assert!(asks_for_destruction(text), "{text}");
+        }
+        for text in [
+            "find all the log files here",
+            "show the biggest files",
+            "which process listens on port 80",
+            "what does rmdir do",
+        ] {
+            assert!(!asks_for_destruction(text), "{text}");
+        }
+    }
 }

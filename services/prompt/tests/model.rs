@@ -112,6 +112,44 @@ fn translates_with_filled_and_quoted_values() {
     }
 }
 
+/// A destructive command only when the request asks for one: finding log files must not
+/// come out as deleting them, and asking to delete them still does.
+#[test]
+fn only_a_request_that_asks_for_it_gets_a_destructive_command() {
+    let Some((m, c)) = model::dirs_for_tests() else {
+        return;
+    };
+    let engine = Engine::load(&m, &c).unwrap();
+    let top = |q: &str| {
+        engine
+            .translate(q, 3, None)
+            .unwrap()
+            .into_iter()
+            .next()
+            .unwrap()
+    };
+    for q in [
+        "find all the log files here",
+        "show me the log files in this folder",
+        "list the backup files here",
+    ] {
+        let s = top(q);
+        assert_ne!(s.risk, Risk::Destructive, "{q} -> {}", s.command);
+    }
+    for q in [
+        "delete all the log files here",
+        "remove every backup file in this folder",
+    ] {
+        let s = top(q);
+        assert_eq!(s.risk, Risk::Destructive, "{q} -> {}", s.command);
+        assert!(
+            s.command.contains("-delete") || s.command.starts_with("rm "),
+            "{q} -> {}",
+            s.command
+        );
+    }
+}
+
 #[test]
 fn bad_input_never_panics() {
     let Some((m, c)) = model::dirs_for_tests() else {
