@@ -485,6 +485,14 @@ pub fn extract(text: &str, cwd: Option<&Path>) -> Extracted {
         if let Some(ext) = extension_word(&lower, next.as_deref()) {
             x.globs.push(format!("*.{ext}"));
         }
+        // `in my home`, `my home directory`, `the home folder`: the user's home, `~`.
+        if lower == "home"
+            && (prev.as_deref() == Some("my")
+                || matches!(next.as_deref(), Some("directory" | "folder" | "dir")))
+        {
+            x.paths.push("~".into());
+            continue;
+        }
         // `a file named notes.txt`: a name to look for, not a path to act on.
         if matches!(prev.as_deref(), Some("named" | "called")) && !w.contains('/') && is_name(&w) {
             x.after.push(("name", w.clone()));
@@ -1133,6 +1141,19 @@ mod tests {
         let x = extract("make script.sh executable with permissions 755", None);
         assert_eq!(x.paths, vec!["script.sh"]);
         assert_eq!(x.modes, vec!["755"]);
+    }
+
+    #[test]
+    fn my_home_is_the_tilde() {
+        for text in [
+            "find the pdf files in my home",
+            "find big files in my home directory",
+            "list the home folder",
+        ] {
+            assert_eq!(extract(text, None).paths, vec!["~"], "{text}");
+        }
+        // Not every home: a word after "home" that is no folder keeps it a word.
+        assert!(extract("go home now", None).paths.is_empty());
     }
 
     #[test]
