@@ -19,6 +19,10 @@ use crate::client::{Client, Failure};
 const EXIT_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so `qos-ctl event tail | head` panicked on the first write after
+    // head left. With the default action it ends as coreutils do. The bus connection is not
+    // affected: zbus sends with MSG_NOSIGNAL.
+    sigpipe::reset();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

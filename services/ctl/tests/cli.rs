@@ -275,6 +275,31 @@ fn help_man_page_and_completions() {
     assert_eq!(bad.status.code(), Some(64));
 }
 
+/// `qos-ctl … | head`: when the reader leaves, qos-ctl ends by SIGPIPE as coreutils do, not
+/// with a panic's backtrace on the terminal.
+#[test]
+fn a_reader_that_leaves_ends_it_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+
+    let mut child = Command::new(QOS_CTL)
+        .args(["generate", "completions", "bash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The pipe's read end is closed here; the script is far longer than the pipe's buffer.
+    let out = child.wait_with_output().unwrap();
+    assert!(first.contains("qos"), "{first}");
+    assert_eq!(out.status.signal(), Some(13), "{:?}", out.status);
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
+
 /// As with systemd's tools, `qos-ctl` alone shows the status and a group alone runs its
 /// listing, instead of printing help with a usage error. A group whose command needs an
 /// argument (`prompt`) still says what is missing.
