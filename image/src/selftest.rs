@@ -109,6 +109,7 @@ pub fn evaluate(json: &str) -> Result<Verdict> {
     checks.extend(man_pages_check(&result["man_pages"]));
     checks.extend(storage_check(&result["storage"]));
     checks.extend(hostname_check(&result["hostname"]));
+    checks.extend(pci_names_check(&result["pci_devices"]));
     checks.extend(quantum_memory_check(&result["quantum_memory"]));
 
     let failed: Vec<&str> = result["failed"]
@@ -491,6 +492,35 @@ fn hostname_check(hostname: &Value) -> Option<Check> {
     })
 }
 
+/// The space dimension names the PCI devices it lists (from pci.ids), as lspci would: every
+/// device has a vendor name. No check for a guest that does not report them.
+fn pci_names_check(devices: &Value) -> Option<Check> {
+    let devices = devices.as_array()?;
+    let unnamed: Vec<&str> = devices
+        .iter()
+        .filter(|d| d["vendor_name"].as_str().unwrap_or("").is_empty())
+        .map(|d| d["slot"].as_str().unwrap_or("?"))
+        .collect();
+    Some(Check {
+        name: "space dimension: PCI devices named".into(),
+        ok: !devices.is_empty() && unnamed.is_empty(),
+        detail: if devices.is_empty() {
+            "no PCI device listed".into()
+        } else if unnamed.is_empty() {
+            let first = &devices[0];
+            format!(
+                "{} devices; {}: {} {}",
+                devices.len(),
+                first["slot"].as_str().unwrap_or("?"),
+                first["vendor_name"].as_str().unwrap_or(""),
+                first["device_name"].as_str().unwrap_or("")
+            )
+        } else {
+            format!("no name for {}", unnamed.join(", "))
+        },
+    })
+}
+
 /// The event dimension captures from every source it was configured with: in the booted
 /// image each one (journal, units, udev, process, bus, emit) is `on`, not waiting or
 /// unavailable. No check for a guest that does not report them.
@@ -684,6 +714,17 @@ mod tests {
         assert!(!evaluate(&with("quantumos", "s \"probe\""))?.passed());
         assert!(!evaluate(&with("probe", "s \"quantumos\""))?.passed());
         assert!(!evaluate(&with("", ""))?.passed());
+        Ok(())
+    }
+
+    #[test]
+    fn unnamed_pci_devices_fail_the_boot_test() -> Result<()> {
+        let with = |devices: &str| good_with("pci_devices", devices);
+        let named = r#"[{"slot":"0000:00:00.0","vendor_name":"Intel Corporation","device_name":"82G33/G31/P35/P31 Express DRAM Controller"}]"#;
+        assert!(evaluate(&with(named))?.passed());
+        let unnamed = r#"[{"slot":"0000:00:00.0","vendor_name":"","device_name":""}]"#;
+        assert!(!evaluate(&with(unnamed))?.passed());
+        assert!(!evaluate(&with("[]"))?.passed());
         Ok(())
     }
 
