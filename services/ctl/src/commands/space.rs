@@ -49,10 +49,33 @@ pub async fn space(client: &Client, view: Option<SpaceView>, json: bool) -> Resu
     Ok(0)
 }
 
+/// Where a long value (the CPU's flags: hundreds of words) wraps.
+const WRAP_COLUMNS: usize = 80;
+
+/// `key: value` lines, the keys right-aligned. A value longer than the line wraps at its
+/// spaces, the continuation under its first word.
 fn fields(pairs: &[(&str, String)]) -> String {
     let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let indent = width + 2;
     pairs.iter().fold(String::new(), |mut out, (k, v)| {
-        let _ = writeln!(out, "{k:>width$}: {v}");
+        let mut line = format!("{k:>width$}: ");
+        let mut column = indent;
+        for (i, word) in v.split(' ').enumerate() {
+            let len = word.chars().count();
+            if i > 0 && column + 1 + len > WRAP_COLUMNS && column > indent {
+                out.push_str(line.trim_end());
+                out.push('\n');
+                line = " ".repeat(indent);
+                column = indent;
+            } else if i > 0 {
+                line.push(' ');
+                column += 1;
+            }
+            line.push_str(word);
+            column += len;
+        }
+        out.push_str(&line);
+        out.push('\n');
         out
     })
 }
@@ -308,4 +331,35 @@ fn render_pressure(p: &Pressure) -> String {
         })
         .collect();
     table::render(&["RESOURCE", "AVG10", "AVG60", "AVG300"], &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_value_wraps_under_its_first_word() {
+        let flags: Vec<String> = (0..60).map(|i| format!("flag{i}")).collect();
+        let text = fields(&[
+            ("vendor", "AuthenticAMD".into()),
+            ("flags", flags.join(" ")),
+        ]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "vendor: AuthenticAMD");
+        assert!(lines[1].starts_with(" flags: flag0 flag1 "), "{}", lines[1]);
+        assert!(lines.len() > 3, "{text}");
+        for line in &lines[2..] {
+            assert!(line.starts_with("        flag"), "{line:?}");
+        }
+        assert!(
+            lines.iter().all(|l| l.chars().count() <= WRAP_COLUMNS),
+            "{text}"
+        );
+        // Every word once, in order.
+        let words: Vec<&str> = text
+            .split_whitespace()
+            .filter(|w| w.starts_with("flag") && !w.ends_with(':'))
+            .collect();
+        assert_eq!(words, flags.iter().map(String::as_str).collect::<Vec<_>>());
+    }
 }
