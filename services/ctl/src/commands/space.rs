@@ -1,7 +1,5 @@
 //! `qos-ctl space [VIEW]`: the machine's inventory from the space dimension.
 
-use std::fmt::Write as _;
-
 use steppps::api::SPACE;
 use steppps::api::space::Space1Proxy;
 use steppps::api::space::{
