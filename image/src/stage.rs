@@ -151,7 +151,7 @@ pub fn stage(ws: &Workspace, arch: Arch, profile: Profile) -> Result<Staged> {
             0o644,
         )?;
     }
-    stage_generated_docs(ws, &root, arch, ws.source_date_epoch)?;
+    stage_generated_docs(ws, &root, arch)?;
     if ws
         .installables
         .iter()
@@ -265,12 +265,7 @@ fn install(from: &Path, to: &Path, mode: u32) -> Result<()> {
 /// SOURCE_DATE_EPOCH, so two builds write the same pages, and do not depend on the
 /// architecture, but the binary must run here: for a foreign architecture this works when
 /// qemu-user is registered with binfmt_misc, and is skipped otherwise.
-fn stage_generated_docs(
-    ws: &Workspace,
-    root: &Path,
-    arch: Arch,
-    source_date_epoch: u64,
-) -> Result<()> {
+fn stage_generated_docs(ws: &Workspace, root: &Path, arch: Arch) -> Result<()> {
     let man1 = root.join("usr/share/man/man1");
     let man1_arg = man1.to_string_lossy().into_owned();
     // (program, arguments, where its standard output goes; None: it writes files itself)
@@ -303,7 +298,7 @@ fn stage_generated_docs(
         };
         let mut cmd = Command::new(root.join(installable.image_path().trim_start_matches('/')));
         cmd.args(args)
-            .env("SOURCE_DATE_EPOCH", source_date_epoch.to_string());
+            .env("SOURCE_DATE_EPOCH", ws.source_date_epoch.to_string());
         if arch == Arch::Arm64 && !arch.is_host() {
             // qemu-user finds the arm64 C library the cross compiler brings here.
             cmd.env("QEMU_LD_PREFIX", "/usr/aarch64-linux-gnu");
