@@ -1,8 +1,8 @@
 //! The job scheduler: a DAG of jobs (`dependsOn`), a priority queue, device reservations, one
 //! worker thread that runs jobs through the driver, and the SQLite store underneath.
 //!
-//! States: `PENDING` (waiting for dependencies) → `COMPILING` → `QUEUED` → `RUNNING` →
-//! `DONE | ERROR | CANCELLED`. Jobs are compiled when submitted, so SubmitJob answers with
+//! States: `PENDING` (waiting for dependencies) → `QUEUED` → `RUNNING` → `DONE | ERROR |
+//! CANCELLED`. Jobs are compiled when submitted, so SubmitJob answers with
 //! jobs already QUEUED (or PENDING); a dependency that ends in ERROR or CANCELLED fails the
 //! jobs waiting for it.
 

@@ -1,7 +1,7 @@
 //! `org.quantumos.Quantum1`: quantum jobs (JobSpec YAML in, counts and energies out), devices,
 //! and the circuit compiler.
 //!
-//! Job states: `PENDING → COMPILING → QUEUED → RUNNING → DONE | ERROR | CANCELLED`. Times are
+//! Job states: `PENDING → QUEUED → RUNNING → DONE | ERROR | CANCELLED`. Times are
 //! milliseconds since the Unix epoch.
 
 use std::collections::HashMap;
