@@ -565,7 +565,9 @@ impl EventLog {
         lock(&self.chain).flush().map_err(|e| e.to_string())
     }
 
-    /// Records matching `filter`, in chain order, one page.
+    /// Records matching `filter`, in chain order, one page: `filter.limit` records, or fewer
+    /// when they would make a reply over [`MAX_PAGE_BYTES`] (`more` is then set, as when the
+    /// limit cut the page).
     pub fn query(&self, filter: &EventFilter) -> Result<EventPage, String> {
         let matcher = Matcher::new(filter)?;
         self.flush()?;
@@ -574,7 +576,13 @@ impl EventLog {
             n => n.min(10_000) as usize,
         };
         let mut page: std::collections::VecDeque<Record> = std::collections::VecDeque::new();
+        let mut bytes = 0;
         let mut more = false;
+        // Whether the page has room for `r` (at least one record always fits).
+        let mut room_for = |r: &Record, len: usize| {
+            bytes += wire_size(r);
+            len < limit && (len == 0 || bytes <= MAX_PAGE_BYTES)
+        };
         let from = filter.after_seq.saturating_add(1);
         let before = if filter.before_seq == 0 {
             u64::MAX
@@ -587,7 +595,7 @@ impl EventLog {
                 if !matcher.matches(&r) {
                     return true;
                 }
-                if page.len() == limit {
+                if !room_for(&r, page.len()) {
                     more = true;
                     return false;
                 }
@@ -602,7 +610,7 @@ impl EventLog {
                 if !matcher.matches(&r) {
                     return true;
                 }
-                if page.len() == limit {
+                if !room_for(&r, page.len()) {
                     more = true;
                     return false;
                 }
@@ -655,6 +663,19 @@ impl EventLog {
 }
 
 /// A record as `Query` and `Captured` carry it.
+/// The most a `Query` page holds, in bytes on the wire. dbus-daemon disconnects a peer that
+/// sends a message over its `max_message_size` (32 MiB on the system bus), so a page of 10 000
+/// records of 8 KiB journal lines would cut the event dimension off the bus; half of that
+/// leaves room for D-Bus's own framing.
+pub const MAX_PAGE_BYTES: usize = 16 << 20;
+
+/// About what `r` takes in a `Query` reply: its strings, the hash in hex, and D-Bus's
+/// lengths, terminators and padding (generously, 16 bytes a string).
+fn wire_size(r: &Record) -> usize {
+    let strings: usize = r.fields.iter().map(|(k, v)| k.len() + v.len() + 32).sum();
+    strings + r.source.len() + r.kind.len() + 64 + 128
+}
+
 pub fn to_wire(r: &Record) -> EventRecord {
     EventRecord {
         seq: r.seq,

@@ -325,6 +325,52 @@ message = "{user} failed to log in 3 times"
     assert_eq!(event.stats().await.unwrap().actions_taken, 1);
 }
 
+/// 10 000 records of long journal lines would make a reply larger than dbus-daemon lets a
+/// peer send (32 MiB), and it would disconnect the event dimension for it. A page stops at
+/// 16 MiB instead, and says there is more.
+#[tokio::test]
+async fn a_page_of_big_records_stays_under_the_bus_message_limit() {
+    needs_root!();
+    let mut fx = Fixture::new("");
+    let event = fx.start().await;
+    let line = "x".repeat(8000);
+    let big: Vec<(String, String)> = (0..32).map(|i| (format!("f{i}"), line.clone())).collect();
+    let big: HashMap<String, String> = big.into_iter().collect();
+    let count = 150; // 150 × 256 KB: 38 MB in all
+    for i in 0..count {
+        event
+            .emit("big", &format!("line.{i}"), "info", big.clone())
+            .await
+            .unwrap();
+    }
+    let filter = EventFilter {
+        source: "big".into(),
+        limit: 10_000,
+        ..EventFilter::default()
+    };
+    for newest in [false, true] {
+        let page = event
+            .query(EventFilter {
+                newest,
+                ..filter.clone()
+            })
+            .await
+            .unwrap();
+        assert!(page.more, "newest: {newest}");
+        let n = page.records.len();
+        assert!((50..count).contains(&n), "newest: {newest}: {n} records");
+        if newest {
+            assert_eq!(
+                page.records.last().unwrap().kind,
+                format!("line.{}", count - 1)
+            );
+        }
+    }
+    // Paging on gets every record, and the daemon is still on the bus.
+    assert_eq!(query_all(&event, filter).await.len(), count);
+    assert!(event.stats().await.is_ok());
+}
+
 #[tokio::test]
 async fn verify_is_ok_then_names_the_record_with_a_flipped_byte() {
     needs_root!();

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use steppps::Error;
-use steppps::api::psychology::{Context, HistoryEntry, Stats, Suggestion};
+use steppps::api::psychology::{Context, HistoryEntry, HistoryPage, Stats, Suggestion};
 use steppps::auth::{authorize, caller_uid};
 use zbus::message::Header;
 use zbus::{Connection, interface};
@@ -88,18 +88,20 @@ impl PsychologyInterface {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
     ) -> Result<Vec<HistoryEntry>, Error> {
-        let caller = caller_uid(connection, &header).await?;
-        if caller != uid {
-            authorize(connection, &header, INSPECT_ACTION)
-                .await
-                .map_err(|e| match e {
-                    Error::PermissionDenied(why) => Error::permission_denied(format!(
-                        "uid {caller} may not read the history of uid {uid}: {why}"
-                    )),
-                    other => other,
-                })?;
-        }
+        may_read_history_of(uid, connection, &header).await?;
         self.psychology.export(uid).map_err(map)
+    }
+
+    async fn export_page(
+        &self,
+        uid: u32,
+        after: u64,
+        limit: u32,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+    ) -> Result<HistoryPage, Error> {
+        may_read_history_of(uid, connection, &header).await?;
+        self.psychology.export_page(uid, after, limit).map_err(map)
     }
 
     async fn forget(
@@ -130,4 +132,24 @@ impl PsychologyInterface {
         let uid = caller_uid(connection, &header).await?;
         self.psychology.import_history(uid, &lines).map_err(map)
     }
+}
+
+/// A user reads their own history; another user's needs root or polkit.
+async fn may_read_history_of(
+    uid: u32,
+    connection: &Connection,
+    header: &Header<'_>,
+) -> Result<(), Error> {
+    let caller = caller_uid(connection, header).await?;
+    if caller == uid {
+        return Ok(());
+    }
+    authorize(connection, header, INSPECT_ACTION)
+        .await
+        .map_err(|e| match e {
+            Error::PermissionDenied(why) => Error::permission_denied(format!(
+                "uid {caller} may not read the history of uid {uid}: {why}"
+            )),
+            other => other,
+        })
 }

@@ -19,7 +19,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
-use steppps::api::psychology::{Context, HistoryEntry, Stats, Suggestion};
+use steppps::api::psychology::{Context, HistoryEntry, HistoryPage, Stats, Suggestion};
 use steppps::daemon::Vitals;
 
 use crate::history::MAX_COMMAND_LEN;
@@ -54,6 +54,16 @@ impl Default for Config {
 pub const MAX_K: u32 = 50;
 /// The most lines one `ImportHistory` call takes.
 pub const MAX_IMPORT_LINES: usize = 1_000_000;
+
+/// The most an export reply holds, in bytes on the wire: dbus-daemon disconnects a peer that
+/// sends a message over 32 MiB (the system bus's `max_message_size`), and 100 000 entries of
+/// 4 KiB commands would be 400 MB.
+pub const MAX_REPLY_BYTES: usize = 16 << 20;
+
+/// About what `e` takes in a reply: its strings and D-Bus's framing, generously.
+fn wire_size(e: &HistoryEntry) -> usize {
+    e.command.len() + e.cwd.len() + 64
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -286,8 +296,45 @@ impl Psychology {
         })
     }
 
+    /// The whole history of `uid`, when one D-Bus message can carry it.
     pub fn export(&self, uid: u32) -> Result<Vec<HistoryEntry>> {
-        Ok(self.lock().store.entries(uid)?)
+        let entries = self.lock().store.entries(uid)?;
+        let bytes: usize = entries.iter().map(wire_size).sum();
+        if bytes > MAX_REPLY_BYTES {
+            return Err(invalid(format!(
+                "uid {uid}'s history is {:.1} MiB, more than one reply may carry; page through \
+                 it with ExportPage (as `qos-ctl psychology export` does)",
+                bytes as f64 / f64::from(1 << 20)
+            )));
+        }
+        Ok(entries)
+    }
+
+    /// One page of `uid`'s history after the cursor `after`: `limit` entries (0: 1000), or
+    /// fewer when they would pass [`MAX_REPLY_BYTES`].
+    pub fn export_page(&self, uid: u32, after: u64, limit: u32) -> Result<HistoryPage> {
+        let limit = match limit {
+            0 => 1000,
+            n => n as usize,
+        };
+        let (mut count, mut bytes) = (0, 0);
+        // One entry past the page tells whether there is a next one.
+        let mut rows = self.lock().store.entries_after(uid, after, |e| {
+            count += 1;
+            bytes += wire_size(e);
+            count <= limit + 1 && (count == 1 || bytes <= MAX_REPLY_BYTES)
+        })?;
+        let more = rows.len() > limit || (count > rows.len() && !rows.is_empty());
+        rows.truncate(limit);
+        let next = if more {
+            rows.last().map_or(0, |(id, _)| *id)
+        } else {
+            0
+        };
+        Ok(HistoryPage {
+            entries: rows.into_iter().map(|(_, e)| e).collect(),
+            next,
+        })
     }
 
     /// Forgets `uid`'s entries matching the GLOB `pattern`; returns how many.

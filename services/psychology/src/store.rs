@@ -161,6 +161,40 @@ impl Store {
         Ok(all)
     }
 
+    /// The entries of `uid` after the row `after`, oldest first, with their rows, while
+    /// `more` says to go on (it sees each entry before it is taken).
+    pub fn entries_after(
+        &self,
+        uid: u32,
+        after: u64,
+        mut more: impl FnMut(&HistoryEntry) -> bool,
+    ) -> Result<Vec<(u64, HistoryEntry)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT time_ms, command, cwd, exit_status, duration_ms, id FROM history
+                 WHERE uid = ?1 AND id > ?2 ORDER BY id",
+            )
+            .context("cannot read the history")?;
+        let rows = st
+            .query_map(params![uid, sql_int(after)], |row| {
+                Ok((
+                    u64::try_from(row.get::<_, i64>(5)?).unwrap_or(0),
+                    entry(row)?,
+                ))
+            })
+            .context("cannot read the history")?;
+        let mut page = Vec::new();
+        for row in rows {
+            let (id, e) = row.context("cannot read a history entry")?;
+            if !more(&e) {
+                break;
+            }
+            page.push((id, e));
+        }
+        Ok(page)
+    }
+
     /// Deletes the entries of `uid` whose command matches the GLOB `pattern`.
     pub fn forget(&mut self, uid: u32, pattern: &str) -> Result<u64, StoreError> {
         let n = self

@@ -407,3 +407,62 @@ async fn qos_ctl_imports_predicts_and_erases() {
     let out = run(&["export"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("none"));
 }
+
+/// 5000 commands of 4 KB: 20 MB, more than a reply should carry (dbus-daemon disconnects a
+/// peer sending over 32 MiB). Export refuses it by name; ExportPage and qos-ctl page through.
+#[tokio::test]
+async fn a_long_history_is_exported_page_by_page() {
+    let mut bus = TestBus::start().unwrap();
+    psychologyd(&mut bus).await;
+    let conn = bus.connect().await.unwrap();
+    let psy = Psychology1Proxy::new(&conn).await.unwrap();
+    let filler = "x".repeat(4000);
+    let lines: Vec<String> = (0..5000).map(|i| format!("echo {i} {filler}")).collect();
+    for chunk in lines.chunks(2500) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        assert_eq!(psy.import_history(&refs).await.unwrap(), 2500);
+    }
+    let uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap());
+    let e = psy.export(uid).await.unwrap_err();
+    let message = error_name(&e);
+    assert!(
+        message.contains("InvalidArgument") && message.contains("ExportPage"),
+        "{message}"
+    );
+
+    // The byte budget cuts a page asked for 10 000 entries; the cursor goes on from there.
+    let page = psy.export_page(uid, 0, 10_000).await.unwrap();
+    let n = page.entries.len();
+    assert!((2000..5000).contains(&n), "{n} entries in the first page");
+    assert_ne!(page.next, 0);
+    let mut got = page.entries;
+    let mut after = page.next;
+    while after != 0 {
+        let page = psy.export_page(uid, after, 0).await.unwrap();
+        assert!(page.entries.len() <= 1000);
+        got.extend(page.entries);
+        after = page.next;
+    }
+    let commands: Vec<&str> = got.iter().map(|e| e.command.as_str()).collect();
+    assert_eq!(
+        commands,
+        lines.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+
+    if let Ok(ctl) = workspace_binary("qos-ctl") {
+        let out = bus
+            .command(&ctl)
+            .args(["--json", "psychology", "export"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(all.as_array().map(Vec::len), Some(5000));
+    }
+    // Still serving.
+    assert!(psy.stats().await.is_ok());
+}

@@ -653,8 +653,30 @@ impl Scheduler {
         let text = std::fs::read_to_string(dir.join("results.json")).map_err(|e| {
             SchedError::Failed(format!("{}: {e}", dir.join("results.json").display()))
         })?;
-        let doc: serde_json::Value = serde_json::from_str(&text)
+        let mut doc: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| SchedError::Failed(format!("results.json: {e}")))?;
+        let mut counts: HashMap<String, u64> = doc
+            .get("counts")
+            .and_then(serde_json::Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let outcomes = counts.len() as u64;
+        let counts_size: usize = counts.keys().map(|k| k.len() + COUNT_WIRE_BYTES).sum();
+        let document = if text.len() + counts_size <= MAX_RESULTS_BYTES {
+            text
+        } else {
+            // Too much for one message: the most frequent outcomes that fit, and the document
+            // without its counts (the whole of it stays in the job's artifacts).
+            counts = most_frequent(counts, MAX_RESULTS_BYTES / 2);
+            if let Some(d) = doc.as_object_mut() {
+                d.remove("counts");
+            }
+            doc.to_string()
+        };
         let f = |k: &str| {
             doc.get(k)
                 .and_then(serde_json::Value::as_f64)
@@ -668,15 +690,8 @@ impl Scheduler {
                 .get("shots")
                 .and_then(serde_json::Value::as_u64)
                 .unwrap_or(0),
-            counts: doc
-                .get("counts")
-                .and_then(serde_json::Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            counts,
+            outcomes,
             duration_seconds: f("duration_seconds"),
             energy: f("energy"),
             exact_energy: f("exact_energy"),
@@ -689,7 +704,7 @@ impl Scheduler {
                 .get("iterations")
                 .and_then(serde_json::Value::as_u64)
                 .unwrap_or(0) as u32,
-            document: text,
+            document,
         })
     }
 
@@ -977,4 +992,49 @@ fn random_hex() -> String {
 /// Where the database lives inside the state directory.
 pub fn database_path(state_dir: &Path) -> PathBuf {
     state_dir.join("jobs.sqlite")
+}
+
+/// The most a `GetJobResults` reply holds, in bytes: dbus-daemon disconnects a peer that sends
+/// a message over 32 MiB (the system bus's `max_message_size`).
+pub const MAX_RESULTS_BYTES: usize = 16 << 20;
+
+/// What one entry of the counts costs on the wire besides its key: the count, the key's
+/// length and terminator, and the dictionary entry's alignment.
+const COUNT_WIRE_BYTES: usize = 24;
+
+/// The most frequent outcomes (ties by outcome) whose entries fit in `budget` bytes.
+fn most_frequent(counts: HashMap<String, u64>, budget: usize) -> HashMap<String, u64> {
+    let mut sorted: Vec<(String, u64)> = counts.into_iter().collect();
+    sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut used = 0;
+    sorted
+        .into_iter()
+        .take_while(|(k, _)| {
+            used += k.len() + COUNT_WIRE_BYTES;
+            used <= budget
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_counts_keep_the_most_frequent_outcomes() {
+        let counts: HashMap<String, u64> = [("00", 5), ("01", 9), ("10", 1), ("11", 9)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let entry = 2 + COUNT_WIRE_BYTES;
+        let kept = most_frequent(counts.clone(), 3 * entry);
+        let mut keys: Vec<&str> = kept.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["00", "01", "11"]);
+        assert_eq!(kept["01"], 9);
+        // Ties go by outcome; a budget for everything keeps everything.
+        let kept = most_frequent(counts.clone(), entry);
+        assert_eq!(kept.keys().collect::<Vec<_>>(), ["01"]);
+        assert_eq!(most_frequent(counts.clone(), 100 * entry), counts);
+    }
 }

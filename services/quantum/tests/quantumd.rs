@@ -295,6 +295,9 @@ async fn bad_input_gets_clear_errors_and_the_daemon_keeps_running() {
         (job(ok, "  dependsOn: [j]"), "cycle"),
         ("kind: [unclosed".to_string(), "line"),
         ("apiVersion: quantumos.io/v1\nkind: QuantumJob\nmetadata: {name: a}\nspec:\n  program: {format: aqo, source: '{\"qubits\": 1, \"ops\": [{\"op\": \"FOO\", \"qubits\": [0]}]}'}\n".to_string(), "ops[0].op: unknown operation `FOO`"),
+        // YAML's escape for NUL, quoted back in the message: sent as is, dbus-daemon would
+        // drop quantumd from the bus for it.
+        (job(ok, "").replace("name: j", "name: \"x\\0y\""), "`x\u{FFFD}y` must be"),
     ];
     for (spec, want) in cases {
         let (name, message) = error_of(q.submit_job(&spec).await.unwrap_err());
@@ -346,6 +349,12 @@ async fn bad_input_gets_clear_errors_and_the_daemon_keeps_running() {
         err.contains("big.qasm is 9.0 MiB") && err.contains("at most 8 MiB"),
         "{err}"
     );
+    // A binary file given by mistake: qos-ctl says so instead of losing the bus.
+    let binary = dir.path().join("a.out");
+    std::fs::write(&binary, b"\x7fELF\x02\x01\x01\0\0\0").unwrap();
+    let (code, out, err) = qos_ctl(&bus, &["job", "submit", binary.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("a.out: not a text file"), "{err}");
     drop(q);
     let conn = bus.connect().await.unwrap();
     let q = proxy(&conn).await;
@@ -363,6 +372,44 @@ async fn bad_input_gets_clear_errors_and_the_daemon_keeps_running() {
         wait_done(&q, &ids[0], Duration::from_secs(30)).await,
         "DONE"
     );
+}
+
+/// 20 qubits in uniform superposition and a million shots: about 630 000 distinct outcomes,
+/// 40 MB of counts. Sent whole, the reply would be over the bus's 32 MiB and dbus-daemon would
+/// disconnect quantumd; it sends the most frequent outcomes and says how many there were.
+#[tokio::test]
+async fn results_too_large_for_one_message_are_cut_to_the_most_frequent() {
+    if !root() {
+        eprintln!("skipped: submitting needs uid 0 when polkit is absent");
+        return;
+    }
+    let mut bus = TestBus::start().unwrap();
+    start(&mut bus).await;
+    let conn = bus.connect().await.unwrap();
+    let q = proxy(&conn).await;
+    let hadamards: String = (0..20).map(|i| format!("      h q[{i}];\n")).collect();
+    let spec = format!(
+        "apiVersion: quantumos.io/v1\nkind: QuantumJob\nmetadata: {{name: wide}}\nspec:\n  program:\n    format: qasm2\n    source: |\n      OPENQASM 2.0;\n      include \"qelib1.inc\";\n      qreg q[20];\n      creg c[20];\n{hadamards}      measure q -> c;\n  shots: 1000000\n  seed: 1\n"
+    );
+    let ids = q.submit_job(&spec).await.unwrap();
+    assert_eq!(
+        wait_done(&q, &ids[0], Duration::from_secs(120)).await,
+        "DONE"
+    );
+    let r = q.get_job_results(&ids[0]).await.unwrap();
+    assert_eq!(r.shots, 1_000_000);
+    assert!(r.outcomes > 500_000, "{} outcomes", r.outcomes);
+    let kept = r.counts.len() as u64;
+    assert!(
+        kept > 100_000 && kept < r.outcomes,
+        "{kept} of {}",
+        r.outcomes
+    );
+    let doc: serde_json::Value = serde_json::from_str(&r.document).unwrap();
+    assert!(doc.get("counts").is_none());
+    assert_eq!(doc["shots"], 1_000_000);
+    // Still on the bus.
+    assert_eq!(q.get_job_status(&ids[0]).await.unwrap().state, "DONE");
 }
 
 #[tokio::test]

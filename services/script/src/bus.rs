@@ -633,8 +633,19 @@ fn to_variant(v: &Value, ty: &str) -> Result<Variant<'static>, String> {
             .ok_or_else(|| format!("{v} is not an integer (signature `{ty}`)"))
     };
     let range = |what: &str| format!("{v} is out of range for `{what}`");
+    // A NUL (`\u0000` in a variable's JSON) would make dbus-daemon drop steppps-scriptd from
+    // the bus mid-call, so it stops the call here as any other bad argument does.
+    let text = |v: &Value| -> Result<String, String> {
+        let s = crate::expr::display(v);
+        if s.contains('\0') {
+            return Err(format!(
+                "{v} contains a NUL character, which a D-Bus string cannot carry"
+            ));
+        }
+        Ok(s)
+    };
     Ok(match ty {
-        "s" => Variant::from(crate::expr::display(v)),
+        "s" => Variant::from(text(v)?),
         "b" => Variant::from(v.as_bool().ok_or_else(|| format!("{v} is not a boolean"))?),
         "y" => Variant::from(u8::try_from(int()?).map_err(|_| range("y"))?),
         "n" => Variant::from(i16::try_from(int()?).map_err(|_| range("n"))?),
@@ -648,8 +659,8 @@ fn to_variant(v: &Value, ty: &str) -> Result<Variant<'static>, String> {
             v.as_array()
                 .ok_or_else(|| format!("{v} is not a list"))?
                 .iter()
-                .map(crate::expr::display)
-                .collect::<Vec<String>>(),
+                .map(text)
+                .collect::<Result<Vec<String>, String>>()?,
         ),
         other => return Err(format!("unsupported type `{other}`")),
     })
@@ -708,5 +719,37 @@ fn variant_to_json(v: &Variant<'_>) -> Value {
         Variant::Structure(s) => Value::Array(s.fields().iter().map(variant_to_json).collect()),
         #[allow(unreachable_patterns)]
         _ => Value::Null,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn arguments_are_typed_by_signature_or_value() {
+        let body = call_body(&[json!("space"), json!(3)], Some("su"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(body.signature().to_string(), "(su)");
+        let body = call_body(&[json!(["a", "b"]), json!(true)], None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(body.signature().to_string(), "(asb)");
+        assert!(call_body(&[], None).unwrap().is_none());
+        let err = call_body(&[json!(70000)], Some("q")).unwrap_err();
+        assert!(err.contains("out of range"), "{err}");
+    }
+
+    /// `\u0000` in a variable's JSON must fail the task, not reach the bus (where
+    /// dbus-daemon would disconnect steppps-scriptd for it).
+    #[test]
+    fn a_nul_in_an_argument_fails_the_call() {
+        let err = call_body(&[json!("a\u{0}b")], Some("s")).unwrap_err();
+        assert!(err.contains("NUL"), "{err}");
+        let err = call_body(&[json!(["ok", "x\u{0}"])], None).unwrap_err();
+        assert!(err.contains("NUL"), "{err}");
     }
 }

@@ -3,13 +3,15 @@
 //! The message is for a person: it says what was wrong and, where it can, what to do
 //! ("unknown dimension `spaec`; known: space, time, …").
 
-use zbus::DBusError;
+use std::borrow::Cow;
 
-#[derive(Debug, DBusError)]
-#[zbus(prefix = "org.quantumos.Error")]
+use zbus::DBusError;
+use zbus::message::{Header, Message};
+use zbus::names::ErrorName;
+
+#[derive(Debug)]
 pub enum Error {
-    /// A transport error from zbus itself (maps to its own D-Bus error name).
-    #[zbus(error)]
+    /// A transport error from zbus itself (sent as `org.freedesktop.zbus.Error`).
     ZBus(zbus::Error),
     /// The caller passed something malformed or out of range.
     InvalidArgument(String),
@@ -25,9 +27,102 @@ pub enum Error {
     Failed(String),
 }
 
+/// What zbus's derive names its own transport errors; kept so clients see the same name.
+const ZBUS_ERROR: &str = "org.freedesktop.zbus.Error";
+
+/// Our error kinds, for the way back from a name (a client's `zbus::Error`).
+const KINDS: [fn(String) -> Error; 6] = [
+    Error::InvalidArgument,
+    Error::NotFound,
+    Error::PermissionDenied,
+    Error::Busy,
+    Error::NotSupported,
+    Error::Failed,
+];
+
+impl Error {
+    /// The D-Bus error name and the message, for every kind but zbus's own.
+    fn kind(&self) -> Option<(&'static str, &str)> {
+        let (name, message) = match self {
+            Error::ZBus(_) => return None,
+            Error::InvalidArgument(m) => ("org.quantumos.Error.InvalidArgument", m),
+            Error::NotFound(m) => ("org.quantumos.Error.NotFound", m),
+            Error::PermissionDenied(m) => ("org.quantumos.Error.PermissionDenied", m),
+            Error::Busy(m) => ("org.quantumos.Error.Busy", m),
+            Error::NotSupported(m) => ("org.quantumos.Error.NotSupported", m),
+            Error::Failed(m) => ("org.quantumos.Error.Failed", m),
+        };
+        Some((name, message.as_str()))
+    }
+}
+
+// Written out rather than derived for one reason: the message goes through [`bus_text`].
+// Messages quote what the caller sent, and a NUL decoded from an escape in it (`"\0"` in
+// YAML, `\u0000` in JSON) would make dbus-daemon drop the daemon from the bus.
+impl DBusError for Error {
+    fn name(&self) -> ErrorName<'_> {
+        ErrorName::from_static_str_unchecked(self.kind().map_or(ZBUS_ERROR, |(name, _)| name))
+    }
+
+    fn description(&self) -> Option<&str> {
+        match self {
+            Error::ZBus(e) => e.description(),
+            _ => self.kind().map(|(_, message)| message),
+        }
+    }
+
+    fn create_reply(&self, call: &Header<'_>) -> zbus::Result<Message> {
+        let message = match self {
+            Error::ZBus(zbus::Error::MethodError(_, Some(desc), _)) => desc.clone(),
+            Error::ZBus(e) => e
+                .description()
+                .map_or_else(|| e.to_string(), str::to_string),
+            _ => self.description().unwrap_or_default().to_string(),
+        };
+        Message::error(call, self.name()).build(&(bus_text(&message).as_ref(),))
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let description = self.description().unwrap_or("no description");
+        write!(f, "{}: {description}", self.name())
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A failed call to another service becomes our error of the same kind, with its message
+/// (a dimension that forwards a call passes the callee's answer on).
+impl From<zbus::Error> for Error {
+    fn from(e: zbus::Error) -> Self {
+        let (name, message) = match &e {
+            zbus::Error::MethodError(name, message, _) => (name.as_str(), message.as_deref()),
+            _ => return Error::ZBus(e),
+        };
+        let message = message.unwrap_or_default().to_string();
+        match KINDS.iter().find(|kind| kind(String::new()).name() == name) {
+            Some(kind) => kind(message),
+            None => Error::ZBus(e),
+        }
+    }
+}
+
 impl From<zbus::fdo::Error> for Error {
     fn from(e: zbus::fdo::Error) -> Self {
         Error::ZBus(zbus::Error::FDO(Box::new(e)))
+    }
+}
+
+/// `text` as a D-Bus string may carry it: NUL, the one character Rust strings allow and D-Bus
+/// strings do not, becomes U+FFFD, as in a lossy decoding. dbus-daemon disconnects a peer
+/// that sends a string with a NUL in it, so whatever a daemon sends that it decoded from
+/// outside (an escape in the caller's YAML or JSON, bytes from the journal) goes through here.
+pub fn bus_text(text: &str) -> Cow<'_, str> {
+    if text.contains('\0') {
+        Cow::Owned(text.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(text)
     }
 }
 
@@ -75,5 +170,54 @@ mod tests {
             Error::not_supported("no systemd").name().as_str(),
             "org.quantumos.Error.NotSupported"
         );
+    }
+
+    fn call() -> Message {
+        Message::method_call("/org/quantumos/Test1", "Run")
+            .build(&())
+            .expect("a method call")
+    }
+
+    #[test]
+    fn a_reply_never_carries_a_nul() {
+        let call = call();
+        let reply = Error::invalid_argument("name `x\0y` is not valid")
+            .create_reply(&call.header())
+            .expect("a reply");
+        let text: String = reply.body().deserialize().expect("a string");
+        assert_eq!(text, "name `x\u{FFFD}y` is not valid");
+        assert_eq!(
+            reply.header().error_name().map(|n| n.as_str()),
+            Some("org.quantumos.Error.InvalidArgument")
+        );
+        assert_eq!(bus_text("plain"), Cow::Borrowed("plain"));
+    }
+
+    #[test]
+    fn a_callee_error_keeps_its_kind_and_message() {
+        for kind in KINDS {
+            let name = kind(String::new()).name().to_string();
+            let remote = zbus::Error::MethodError(
+                ErrorName::try_from(name.as_str())
+                    .expect("a valid name")
+                    .into(),
+                Some("the message".into()),
+                call(),
+            );
+            let ours = Error::from(remote);
+            assert_eq!(ours.name().as_str(), name);
+            assert_eq!(ours.description(), Some("the message"));
+        }
+        let foreign = zbus::Error::MethodError(
+            ErrorName::from_static_str_unchecked("org.freedesktop.DBus.Error.ServiceUnknown")
+                .into(),
+            Some("no such name".into()),
+            call(),
+        );
+        let ours = Error::from(foreign);
+        assert_eq!(ours.name().as_str(), ZBUS_ERROR);
+        let reply = ours.create_reply(&call().header()).expect("a reply");
+        let text: String = reply.body().deserialize().expect("a string");
+        assert_eq!(text, "no such name");
     }
 }

@@ -178,7 +178,19 @@ pub async fn run(client: &Client, command: &PsychologyCommand, json: bool) -> Re
         }
         PsychologyCommand::Export { uid } => {
             let uid = uid.unwrap_or_else(nix_uid);
-            let entries = client.call(&PSYCHOLOGY, psy.export(uid)).await?;
+            // Page by page: a long history is more than one D-Bus message carries.
+            let mut entries = Vec::new();
+            let mut after = 0;
+            loop {
+                let page = client
+                    .call(&PSYCHOLOGY, psy.export_page(uid, after, 0))
+                    .await?;
+                entries.extend(page.entries);
+                match page.next {
+                    0 => break,
+                    next => after = next,
+                }
+            }
             if json {
                 print_json(&entries)?
             } else {
@@ -240,6 +252,7 @@ pub async fn run(client: &Client, command: &PsychologyCommand, json: bool) -> Re
                 Failure::Other(anyhow::anyhow!("cannot read {}: {e}", path.display()))
             })?;
             let text = String::from_utf8_lossy(&bytes);
+            super::refuse_nul(&path, &text)?;
             let lines: Vec<String> = text.lines().map(str::to_string).collect();
             let mut imported = 0u64;
             for chunk in chunks(&lines, IMPORT_CHUNK) {

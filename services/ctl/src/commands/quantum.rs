@@ -203,7 +203,9 @@ fn read(path: &Path) -> Result<String, Failure> {
     let fail = |e: std::io::Error| Failure::Other(anyhow::anyhow!("{}: {e}", path.display()));
     let size = std::fs::metadata(path).map_err(fail)?.len();
     check_size(&path.display().to_string(), size)?;
-    std::fs::read_to_string(path).map_err(fail)
+    let text = std::fs::read_to_string(path).map_err(fail)?;
+    super::refuse_nul(path, &text)?;
+    Ok(text)
 }
 
 /// `what` is over quantumd's limit on JobSpecs and programs.
@@ -591,11 +593,22 @@ pub fn render_results(r: &JobResults) -> String {
         })
         .collect();
     out.push_str(&table::render(&["outcome", "count", "p", ""], &rows));
-    if counts.len() > shown {
+    let all = r.outcomes.max(counts.len() as u64);
+    if all > shown as u64 {
         let _ = writeln!(
             out,
-            "… and {} more outcomes (--json shows all)",
-            counts.len() - shown
+            "… and {} more outcomes ({})",
+            all - shown as u64,
+            if all > counts.len() as u64 {
+                format!(
+                    "--json shows the {} most frequent; all of them are in \
+                     /var/lib/quantumos/quantum/jobs/{}/results.json, for root",
+                    counts.len(),
+                    r.id
+                )
+            } else {
+                "--json shows all".to_string()
+            }
         );
     }
     out
@@ -737,5 +750,24 @@ mod tests {
         let first = text.lines().nth(2).unwrap();
         assert!(first.starts_with("11"), "{text}");
         assert!(first.contains("████"), "{text}");
+        assert!(!text.contains("more outcomes"), "{text}");
+    }
+
+    #[test]
+    fn cut_counts_say_where_the_rest_is() {
+        let r = JobResults {
+            id: "job-7".into(),
+            shots: 1_000_000,
+            counts: (0..40).map(|i| (format!("{i:020b}"), 2)).collect(),
+            outcomes: 632_000,
+            energy: f64::NAN,
+            ..JobResults::default()
+        };
+        let text = render_results(&r);
+        assert!(
+            text.contains("… and 631968 more outcomes (--json shows the 40 most frequent")
+                && text.contains("/var/lib/quantumos/quantum/jobs/job-7/results.json"),
+            "{text}"
+        );
     }
 }

@@ -216,6 +216,7 @@ pub async fn run(client: &Client, command: &WorkflowCommand, json: bool) -> Resu
                 let xml = std::fs::read_to_string(file).map_err(|e| {
                     Failure::Other(anyhow::anyhow!("cannot read {}: {e}", file.display()))
                 })?;
+                super::refuse_nul(file, &xml)?;
                 let (key, version) =
                     client
                         .call(&SCRIPT, script.deploy(&xml))

@@ -104,6 +104,9 @@ pub enum EntryError {
     TooManyFields { count: usize },
     #[error("severity {0} is out of range (0 emergency … 7 debug)")]
     Severity(u8),
+    /// D-Bus strings cannot carry NUL: a record with one could never be read back.
+    #[error("{0} contains a NUL character")]
+    Nul(String),
 }
 
 impl Entry {
@@ -133,7 +136,13 @@ impl Entry {
                 count: self.fields.len(),
             });
         }
+        if self.source.contains('\0') || self.kind.contains('\0') {
+            return Err(EntryError::Nul("the source or kind".into()));
+        }
         for (k, v) in &self.fields {
+            if k.contains('\0') || v.contains('\0') {
+                return Err(EntryError::Nul(format!("field `{}`", prefix(k))));
+            }
             if k.is_empty() {
                 return Err(EntryError::Empty("a field name"));
             }
@@ -506,6 +515,17 @@ mod tests {
             panic!()
         };
         assert_eq!(r2.prev_hash, h1);
+    }
+
+    #[test]
+    fn a_nul_anywhere_is_refused() {
+        assert!(entry().validate().is_ok());
+        let mut e = entry();
+        e.fields[1].1 = "a\0b".into();
+        assert_eq!(e.validate(), Err(EntryError::Nul("field `n`".into())));
+        let mut e = entry();
+        e.kind = "thing\0".into();
+        assert!(matches!(e.validate(), Err(EntryError::Nul(_))));
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub fn parse_line(line: &str) -> Result<Option<(Entry, Option<String>)>, String>
             binary = true;
         }
         if let Some(value) = journal_text(raw) {
+            let value = steppps::error::bus_text(&value).into_owned();
             fields.push((name.to_string(), clip(value, MAX_VALUE)));
         }
     }
@@ -83,7 +84,8 @@ pub fn parse_line(line: &str) -> Result<Option<(Entry, Option<String>)>, String>
 }
 
 /// A journal field's value as text: strings as they are, byte arrays (what journalctl
-/// prints for non-UTF-8 data) decoded lossily, several values joined with newlines.
+/// prints for data that is not printable UTF-8) decoded lossily, several values joined with
+/// newlines. Any process may log a NUL; the caller replaces it (a record must not carry one).
 fn journal_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
@@ -233,6 +235,17 @@ mod tests {
                 .any(|(k, v)| k == "message" && v.starts_with("hi"))
         );
         assert!(e.fields.iter().any(|(k, _)| k == "message_encoding"));
+        // Any user can log a NUL (the native protocol carries binary data); journalctl prints
+        // it as bytes. Kept, it would poison the chain: no list could ever send the record.
+        let line = r#"{"MESSAGE":[97,0,98],"SYSLOG_IDENTIFIER":"x"}"#;
+        let (e, _) = parse_line(line).unwrap().unwrap();
+        assert!(
+            e.fields
+                .iter()
+                .any(|(k, v)| k == "message" && v == "a\u{FFFD}b"),
+            "{e:?}"
+        );
+        assert!(e.validate().is_ok());
         let big = format!(r#"{{"MESSAGE":"{}"}}"#, "x".repeat(MAX_VALUE * 2));
         let (e, _) = parse_line(&big).unwrap().unwrap();
         assert!(e.validate().is_ok());

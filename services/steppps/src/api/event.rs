@@ -38,7 +38,7 @@ pub struct EventFilter {
     pub severity: String,
     /// Every listed field must match (a value ending in `*` matches a prefix).
     pub fields: HashMap<String, String>,
-    /// Page size; 0 means 100, at most 10000.
+    /// Page size; 0 means 100, at most 10000 (and at most 16 MiB: `more` says when that cut it).
     pub limit: u32,
     /// The last `limit` matches instead of the first ones (still in chain order).
     pub newest: bool,

@@ -59,6 +59,14 @@ pub struct HistoryEntry {
     pub duration_ms: u64,
 }
 
+/// One page of `ExportPage`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct HistoryPage {
+    pub entries: Vec<HistoryEntry>,
+    /// The cursor for the next page (its `after`); 0 when this page is the last.
+    pub next: u64,
+}
+
 /// The proxy for `org.quantumos.Psychology1`.
 #[proxy(
     interface = "org.quantumos.Psychology1",
@@ -79,8 +87,12 @@ pub trait Psychology1 {
     /// The `k` most likely command lines starting with `prefix` (1 ≤ k ≤ 50).
     fn complete(&self, prefix: &str, k: u32) -> zbus::Result<Vec<Suggestion>>;
     fn stats(&self) -> zbus::Result<Stats>;
-    /// Every entry of user `uid`, oldest first. Another user's needs root or polkit.
+    /// Every entry of user `uid`, oldest first. Another user's needs root or polkit. A
+    /// history too large for one D-Bus message is refused: page through it with `ExportPage`.
     fn export(&self, uid: u32) -> zbus::Result<Vec<HistoryEntry>>;
+    /// User `uid`'s entries after the cursor `after` (0: from the first), oldest first: at
+    /// most `limit` (0 means 1000), fewer when the page would pass 16 MiB.
+    fn export_page(&self, uid: u32, after: u64, limit: u32) -> zbus::Result<HistoryPage>;
     /// Forgets every entry whose command line matches `pattern` (SQLite GLOB: `*`, `?`,
     /// `[a-z]`; case-sensitive; the whole line must match). Returns how many.
     fn forget(&self, pattern: &str) -> zbus::Result<u64>;

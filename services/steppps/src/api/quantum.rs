@@ -44,8 +44,13 @@ pub struct JobResults {
     pub state: String,
     pub device: String,
     pub shots: u64,
-    /// Outcome bit string (highest bit first) → shots.
+    /// Outcome bit string (highest bit first) → shots. Only the most frequent ones when all
+    /// of them would pass 16 MiB (see `outcomes`).
     pub counts: HashMap<String, u64>,
+    /// How many distinct outcomes the run had: more than `counts` holds when the reply had to
+    /// leave the rarest out (a message over the bus's 32 MiB would make dbus-daemon disconnect
+    /// quantumd; 20 qubits and a million shots are 40 MB of counts).
+    pub outcomes: u64,
     pub duration_seconds: f64,
     /// Variational jobs: the optimal energy found (NaN otherwise).
     pub energy: f64,
@@ -53,7 +58,8 @@ pub struct JobResults {
     pub exact_energy: f64,
     pub parameters: Vec<f64>,
     pub iterations: u32,
-    /// The whole result document (JSON), as stored in the job's artifacts.
+    /// The result document (JSON), as stored in the job's artifacts; without its `counts`
+    /// when they were cut.
     pub document: String,
 }
 
