@@ -5,6 +5,7 @@ mod cli;
 mod client;
 mod commands;
 mod table;
+mod when;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -21,5 +21,6 @@ pub mod process_events;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod timespan;
 
 pub use error::{Error, Result};

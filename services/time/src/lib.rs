@@ -9,7 +9,8 @@ pub mod calendar;
 pub mod classes;
 pub mod cqea;
 pub mod timers;
-pub mod timespan;
+/// systemd time spans, shared with qos-ctl (`--since 1h`).
+pub use steppps::timespan;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use chrono::{Local, TimeZone};
+use chrono::{DateTime, Local, TimeZone};
 use clap::{Args, Subcommand};
 use futures_util::StreamExt;
 use steppps::api::EVENT;
@@ -84,9 +84,13 @@ pub struct FilterArgs {
     /// A field that must match, KEY=VALUE (`*` wildcards); repeatable
     #[arg(long = "field", short = 'f', value_name = "KEY=VALUE")]
     fields: Vec<String>,
-    /// Only records of the last SECONDS
-    #[arg(long, value_name = "SECONDS")]
-    since: Option<u64>,
+    /// Only records from this time on: `2026-11-24 10:00`, `10:00`, `today`, `yesterday`,
+    /// `1h ago`, `-30min`, `@EPOCH`, or SECONDS back from now (as in journalctl)
+    #[arg(long, short = 'S', value_name = "TIME", value_parser = crate::when::arg)]
+    since: Option<DateTime<Local>>,
+    /// Only records before this time (the same spellings as --since)
+    #[arg(long, short = 'U', value_name = "TIME", value_parser = crate::when::arg)]
+    until: Option<DateTime<Local>>,
 }
 
 impl FilterArgs {
@@ -98,18 +102,13 @@ impl FilterArgs {
             })?;
             fields.insert(k.to_string(), v.to_string());
         }
-        let since_usec = self.since.map_or(0, |s| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_micros() as u64);
-            now.saturating_sub(s.saturating_mul(1_000_000))
-        });
         Ok(EventFilter {
             source: self.source.clone().unwrap_or_default(),
             kind: self.kind.clone().unwrap_or_default(),
             severity: self.severity.clone().unwrap_or_default(),
             fields,
-            since_usec,
+            since_usec: self.since.map_or(0, crate::when::usec),
+            until_usec: self.until.map_or(0, crate::when::usec),
             ..EventFilter::default()
         })
     }
@@ -421,6 +420,7 @@ impl<'f> ClientMatcher<'f> {
             && text(&f.source, &r.source)
             && text(&f.kind, &r.kind)
             && (f.since_usec == 0 || r.time_usec >= f.since_usec)
+            && (f.until_usec == 0 || r.time_usec < f.until_usec)
             && f.fields
                 .iter()
                 .all(|(k, p)| r.fields.get(k).is_some_and(|v| glob_match(p, v)))

@@ -16,7 +16,8 @@ pub enum PixelCommand {
     Outputs,
     /// Show backlight brightness, or set it in percent (setting needs root or polkit)
     Brightness {
-        /// Backlight device (`intel_backlight`) [default: the preferred one]
+        /// Backlight device (`intel_backlight`) [default: the preferred one]; a number alone
+        /// is the PERCENT for the preferred one (`qos-ctl pixel brightness 40`)
         device: Option<String>,
         /// New brightness, 0 to 100
         percent: Option<u32>,
@@ -44,6 +45,18 @@ pub enum PixelCommand {
         #[arg(long)]
         blank_after: Option<u32>,
     },
+}
+
+/// `brightness 40` means 40 % on the preferred backlight: no backlight is named by a number
+/// (they are `intel_backlight`, `acpi_video0`, `amdgpu_bl1`…).
+fn device_and_percent(device: Option<&str>, percent: Option<u32>) -> (&str, Option<u32>) {
+    match (device, percent) {
+        (Some(d), None) => match d.trim_end_matches('%').parse::<u32>() {
+            Ok(p) => ("", Some(p)),
+            Err(_) => (d, None),
+        },
+        (d, p) => (d.unwrap_or(""), p),
+    }
 }
 
 fn size(o: &Output) -> String {
@@ -150,13 +163,9 @@ pub async fn run(client: &Client, command: &PixelCommand, json: bool) -> Result<
             }
         }
         PixelCommand::Brightness { device, percent } => {
-            let device = device.as_deref().unwrap_or("");
+            let (device, percent) = device_and_percent(device.as_deref(), *percent);
             let shown: Vec<Backlight> = match percent {
-                Some(p) => vec![
-                    client
-                        .call(&PIXEL, pixel.set_brightness(device, *p))
-                        .await?,
-                ],
+                Some(p) => vec![client.call(&PIXEL, pixel.set_brightness(device, p)).await?],
                 None if device.is_empty() => client.call(&PIXEL, pixel.list_backlights()).await?,
                 None => vec![client.call(&PIXEL, pixel.get_brightness(device)).await?],
             };
@@ -210,4 +219,24 @@ pub async fn run(client: &Client, command: &PixelCommand, json: bool) -> Result<
         }
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_number_alone_is_a_percentage_for_the_preferred_backlight() {
+        assert_eq!(device_and_percent(Some("40"), None), ("", Some(40)));
+        assert_eq!(device_and_percent(Some("40%"), None), ("", Some(40)));
+        assert_eq!(
+            device_and_percent(Some("intel_backlight"), None),
+            ("intel_backlight", None)
+        );
+        assert_eq!(
+            device_and_percent(Some("acpi_video0"), Some(10)),
+            ("acpi_video0", Some(10))
+        );
+        assert_eq!(device_and_percent(None, None), ("", None));
+    }
 }
