@@ -435,6 +435,15 @@ pub fn extract(text: &str, cwd: Option<&Path>) -> Extracted {
             x.paths.push(w.clone());
             continue;
         }
+        // `in one line`, `one per line`: a layout, not a count (`git log in one line` is not
+        // `git log -n 1`).
+        if lower == "one"
+            && (next.as_deref() == Some("per")
+                || (matches!(prev.as_deref(), Some("in" | "on"))
+                    && next.as_deref().is_some_and(|n| n.starts_with("line"))))
+        {
+            continue;
+        }
         if let Some(n) = number(&lower) {
             // A mode: three or four octal digits after chmod-like words.
             if (n.len() == 3 || n.len() == 4)
@@ -1141,6 +1150,19 @@ mod tests {
         let x = extract("make script.sh executable with permissions 755", None);
         assert_eq!(x.paths, vec!["script.sh"]);
         assert_eq!(x.modes, vec!["755"]);
+    }
+
+    #[test]
+    fn one_line_is_a_layout_not_a_count() {
+        for text in [
+            "show the git log in one line",
+            "list the files one per line",
+            "print each commit on one line",
+        ] {
+            assert!(extract(text, None).counts.is_empty(), "{text}");
+        }
+        assert_eq!(extract("show one line of the file", None).counts, vec!["1"]);
+        assert_eq!(extract("show the last one", None).counts, vec!["1"]);
     }
 
     #[test]
