@@ -663,11 +663,9 @@ impl EventLog {
 }
 
 /// A record as `Query` and `Captured` carry it.
-/// The most a `Query` page holds, in bytes on the wire. dbus-daemon disconnects a peer that
-/// sends a message over its `max_message_size` (32 MiB on the system bus), so a page of 10 000
-/// records of 8 KiB journal lines would cut the event dimension off the bus; half of that
-/// leaves room for D-Bus's own framing.
-pub const MAX_PAGE_BYTES: usize = 16 << 20;
+/// The most a `Query` page holds, in bytes on the wire: a page of 10 000 records of 8 KiB
+/// journal lines would otherwise cut the event dimension off the bus.
+pub const MAX_PAGE_BYTES: usize = steppps::api::MAX_REPLY_BYTES;
 
 /// About what `r` takes in a `Query` reply: its strings, the hash in hex, and D-Bus's
 /// lengths, terminators and padding (generously, 16 bytes a string).

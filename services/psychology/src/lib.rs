@@ -55,10 +55,9 @@ pub const MAX_K: u32 = 50;
 /// The most lines one `ImportHistory` call takes.
 pub const MAX_IMPORT_LINES: usize = 1_000_000;
 
-/// The most an export reply holds, in bytes on the wire: dbus-daemon disconnects a peer that
-/// sends a message over 32 MiB (the system bus's `max_message_size`), and 100 000 entries of
-/// 4 KiB commands would be 400 MB.
-pub const MAX_REPLY_BYTES: usize = 16 << 20;
+/// The most an export reply holds, in bytes on the wire ([`steppps::api::MAX_REPLY_BYTES`]):
+/// 100 000 entries of 4 KiB commands would be 400 MB.
+pub const MAX_REPLY_BYTES: usize = steppps::api::MAX_REPLY_BYTES;
 
 /// About what `e` takes in a reply: its strings and D-Bus's framing, generously.
 fn wire_size(e: &HistoryEntry) -> usize {

@@ -129,8 +129,22 @@ impl Quantum {
             .map_err(|e| SchedError::Invalid(e.0))?;
         let c = compiler::compile(&circuit, &target_of(&device), optimize)
             .map_err(|e| SchedError::Invalid(e.0))?;
+        let aqo = qsim::aqo::write(&c.circuit);
+        // Decomposition and routing multiply gates: 2 MB of Toffolis for a 16-qubit line are
+        // 80 MB of AQO, and a reply that large would get quantumd disconnected from the bus.
+        let report_bytes: usize = c.report.iter().map(String::len).sum();
+        if aqo.len() + report_bytes > steppps::api::MAX_REPLY_BYTES {
+            return Err(SchedError::Invalid(format!(
+                "the compiled circuit is {:.1} MiB ({} gates), more than a reply may carry \
+                 ({} MiB); compile a smaller part, or submit it as a job (quantumd compiles \
+                 jobs itself)",
+                aqo.len() as f64 / f64::from(1 << 20),
+                c.circuit.gate_count(),
+                steppps::api::MAX_REPLY_BYTES >> 20
+            )));
+        }
         Ok(CompileResult {
-            aqo: qsim::aqo::write(&c.circuit),
+            aqo,
             qubits: c.circuit.num_qubits as u32,
             gates_before: c.gates_before as u32,
             gates_after: c.circuit.gate_count() as u32,

@@ -666,12 +666,12 @@ impl Scheduler {
             .unwrap_or_default();
         let outcomes = counts.len() as u64;
         let counts_size: usize = counts.keys().map(|k| k.len() + COUNT_WIRE_BYTES).sum();
-        let document = if text.len() + counts_size <= MAX_RESULTS_BYTES {
+        let document = if text.len() + counts_size <= steppps::api::MAX_REPLY_BYTES {
             text
         } else {
             // Too much for one message: the most frequent outcomes that fit, and the document
             // without its counts (the whole of it stays in the job's artifacts).
-            counts = most_frequent(counts, MAX_RESULTS_BYTES / 2);
+            counts = most_frequent(counts, steppps::api::MAX_REPLY_BYTES / 2);
             if let Some(d) = doc.as_object_mut() {
                 d.remove("counts");
             }
@@ -993,10 +993,6 @@ fn random_hex() -> String {
 pub fn database_path(state_dir: &Path) -> PathBuf {
     state_dir.join("jobs.sqlite")
 }
-
-/// The most a `GetJobResults` reply holds, in bytes: dbus-daemon disconnects a peer that sends
-/// a message over 32 MiB (the system bus's `max_message_size`).
-pub const MAX_RESULTS_BYTES: usize = 16 << 20;
 
 /// What one entry of the counts costs on the wire besides its key: the count, the key's
 /// length and terminator, and the dictionary entry's alignment.

@@ -95,6 +95,27 @@ async fn devices_compile_and_validate_are_open_to_everyone() {
     let o = q.optimize_circuit(src, "qasm2").await.unwrap();
     assert_eq!(o.gates_after, 2, "H H cancels: {:?}", o.report);
 
+    // Anyone may compile, so the reply must stay sendable: 30 000 Toffolis routed on the noisy
+    // device's line are over 16 MiB of AQO. Refused by name, and quantumd stays on the bus.
+    let mut toffolis = String::from("OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[16];\n");
+    for i in 0..30_000 {
+        toffolis.push_str(&format!(
+            "ccx q[{}],q[{}],q[{}];\n",
+            i % 16,
+            (i + 5) % 16,
+            (i + 11) % 16
+        ));
+    }
+    let noisy = HashMap::from([("device".to_string(), "sim-noisy".to_string())]);
+    let e = q
+        .compile_circuit(&toffolis, "qasm2", noisy)
+        .await
+        .unwrap_err();
+    let (name, message) = error_of(e);
+    assert_eq!(name, "org.quantumos.Error.InvalidArgument", "{message}");
+    assert!(message.contains("more than a reply may carry"), "{message}");
+    assert_eq!(q.list_devices().await.unwrap().len(), 2);
+
     let (ok, msg, _, _) = q
         .validate_circuit("OPENQASM 2.0;\nqreg q[1];\nfoo q[0];", "qasm2")
         .await

@@ -16,6 +16,13 @@ pub mod space;
 pub mod systemd;
 pub mod time;
 
+/// The most any reply of ours may carry, in bytes. dbus-daemon disconnects a peer that sends
+/// a message over its `max_message_size` (32 MiB on the system bus), and the daemon would go
+/// on running with nobody able to reach it. Replies that grow with what callers ask or store
+/// (event pages, history exports, job counts, compiled circuits) stop at half of that, which
+/// leaves room for D-Bus's own framing and for the estimates of it.
+pub const MAX_REPLY_BYTES: usize = 16 << 20;
+
 /// One STEPPPS dimension (or quantumd): where it lives on the bus and in systemd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DimensionId {
