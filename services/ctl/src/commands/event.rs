@@ -114,6 +114,42 @@ impl FilterArgs {
     }
 }
 
+/// The command line that shows the page before this one: the same one with `--before SEQ`,
+/// so a filtered list pages back through the same filter (`qos-ctl event` is `event list`).
+fn page_back(args: &[String], seq: u64) -> String {
+    let has_list = args.iter().any(|a| a == "list");
+    let mut words = vec!["qos-ctl".to_string()];
+    let mut rest = args.iter();
+    while let Some(a) = rest.next() {
+        if a == "--before" {
+            rest.next();
+            continue;
+        }
+        if a.starts_with("--before=") {
+            continue;
+        }
+        words.push(shell_word(a));
+        if a == "event" && !has_list {
+            words.push("list".into());
+        }
+    }
+    words.push(format!("--before {seq}"));
+    words.join(" ")
+}
+
+/// `word` as a shell reads it back: quoted when it has anything the shell would act on.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_=.,/:@+%".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 /// `event verify PATH` needs no bus: run it before connecting. `None` for everything else.
 pub fn run_offline(cmd: &EventCommand, json: bool) -> Option<Result<u8, Failure>> {
     let EventCommand::Verify {
@@ -159,7 +195,8 @@ pub async fn run(client: &Client, cmd: &EventCommand, json: bool) -> Result<u8, 
                 if page.more
                     && let Some(first) = page.records.first()
                 {
-                    println!("(older records: qos-ctl event list --before {})", first.seq);
+                    let args: Vec<String> = std::env::args().skip(1).collect();
+                    println!("(older records: {})", page_back(&args, first.seq));
                 }
             }
             Ok(0)
@@ -424,5 +461,34 @@ impl<'f> ClientMatcher<'f> {
             && f.fields
                 .iter()
                 .all(|(k, p)| r.fields.get(k).is_some_and(|v| glob_match(p, v)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split(' ').map(String::from).collect()
+    }
+
+    #[test]
+    fn paging_back_keeps_the_filters() {
+        assert_eq!(
+            page_back(&args("event list --source units -n 5"), 40),
+            "qos-ctl event list --source units -n 5 --before 40"
+        );
+        assert_eq!(
+            page_back(&args("event"), 7),
+            "qos-ctl event list --before 7"
+        );
+        assert_eq!(
+            page_back(&args("event list --before 90 --kind unit.*"), 40),
+            "qos-ctl event list --kind 'unit.*' --before 40"
+        );
+        assert_eq!(
+            page_back(&args("event list --before=90 -f unit=a'b"), 3),
+            r"qos-ctl event list -f 'unit=a'\''b' --before 3"
+        );
     }
 }
