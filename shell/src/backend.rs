@@ -73,7 +73,10 @@ impl Backend {
         text: &str,
         max: u32,
     ) -> Result<Vec<Suggestion>, String> {
-        let text = steppps_prompt::from_bytes(text.as_bytes());
+        // A NUL (Ctrl-@ in some terminals) cannot travel in a D-Bus string: sent, it would
+        // cost qsh its bus connection for the rest of the session.
+        let text =
+            steppps::error::bus_text(&steppps_prompt::from_bytes(text.as_bytes())).into_owned();
         let cwd = std::env::current_dir().ok();
         if let Some(p) = &self.offline {
             return p
@@ -119,6 +122,9 @@ impl Backend {
     /// Tells the psychology dimension about a command (silently skipped without it).
     pub fn record(&self, runtime: &Runtime, command: &str, status: i32, took: Duration) {
         let Some(p) = &self.psychology else { return };
+        if command.contains('\0') {
+            return; // not a command any shell ran, and not sendable (see `translate`)
+        }
         let cwd = std::env::current_dir()
             .map(|d| d.to_string_lossy().into_owned())
             .unwrap_or_default();
