@@ -662,7 +662,6 @@ impl EventLog {
     }
 }
 
-/// A record as `Query` and `Captured` carry it.
 /// The most a `Query` page holds, in bytes on the wire: a page of 10 000 records of 8 KiB
 /// journal lines would otherwise cut the event dimension off the bus.
 pub const MAX_PAGE_BYTES: usize = steppps::api::MAX_REPLY_BYTES;
@@ -674,6 +673,7 @@ fn wire_size(r: &Record) -> usize {
     strings + r.source.len() + r.kind.len() + 64 + 128
 }
 
+/// A record as `Query` and `Captured` carry it.
 pub fn to_wire(r: &Record) -> EventRecord {
     EventRecord {
         seq: r.seq,
