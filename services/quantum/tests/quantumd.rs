@@ -30,6 +30,19 @@ async fn start(bus: &mut TestBus) -> DaemonPid {
     pid
 }
 
+/// quantumd on a private bus and a connection to it, for a test that submits: uid 0 stands in
+/// for polkit. `None`, and the test skips, when not root.
+async fn quantumd_as_root() -> Option<(TestBus, DaemonPid, Connection)> {
+    if !root() {
+        eprintln!("skipped: submitting needs uid 0 when polkit is absent");
+        return None;
+    }
+    let mut bus = TestBus::start().unwrap();
+    let pid = start(&mut bus).await;
+    let conn = bus.connect().await.unwrap();
+    Some((bus, pid, conn))
+}
+
 async fn proxy(conn: &Connection) -> Quantum1Proxy<'_> {
     Quantum1Proxy::new(conn).await.unwrap()
 }
@@ -143,12 +156,9 @@ async fn devices_compile_and_validate_are_open_to_everyone() {
 
 #[tokio::test]
 async fn examples_run_through_qos_ctl() {
-    if !root() {
-        eprintln!("skipped: submitting needs uid 0 when polkit is absent");
+    let Some((bus, _, _conn)) = quantumd_as_root().await else {
         return;
-    }
-    let mut bus = TestBus::start().unwrap();
-    start(&mut bus).await;
+    };
     let ex = examples();
 
     // The VQE examples, 4 and 8 spins: energy within 1e-3 of exact diagonalization.
@@ -289,13 +299,9 @@ async fn examples_run_through_qos_ctl() {
 
 #[tokio::test]
 async fn bad_input_gets_clear_errors_and_the_daemon_keeps_running() {
-    if !root() {
-        eprintln!("skipped: submitting needs uid 0 when polkit is absent");
+    let Some((bus, _, conn)) = quantumd_as_root().await else {
         return;
-    }
-    let mut bus = TestBus::start().unwrap();
-    start(&mut bus).await;
-    let conn = bus.connect().await.unwrap();
+    };
     let q = proxy(&conn).await;
     let job = |program: &str, extra: &str| {
         format!(
@@ -400,13 +406,9 @@ async fn bad_input_gets_clear_errors_and_the_daemon_keeps_running() {
 /// disconnect quantumd; it sends the most frequent outcomes and says how many there were.
 #[tokio::test]
 async fn results_too_large_for_one_message_are_cut_to_the_most_frequent() {
-    if !root() {
-        eprintln!("skipped: submitting needs uid 0 when polkit is absent");
+    let Some((_bus, _, conn)) = quantumd_as_root().await else {
         return;
-    }
-    let mut bus = TestBus::start().unwrap();
-    start(&mut bus).await;
-    let conn = bus.connect().await.unwrap();
+    };
     let q = proxy(&conn).await;
     let hadamards: String = (0..20).map(|i| format!("      h q[{i}];\n")).collect();
     let spec = format!(
@@ -435,13 +437,9 @@ async fn results_too_large_for_one_message_are_cut_to_the_most_frequent() {
 
 #[tokio::test]
 async fn cancel_and_reservations() {
-    if !root() {
-        eprintln!("skipped: submitting needs uid 0 when polkit is absent");
+    let Some((_bus, _, conn)) = quantumd_as_root().await else {
         return;
-    }
-    let mut bus = TestBus::start().unwrap();
-    start(&mut bus).await;
-    let conn = bus.connect().await.unwrap();
+    };
     let q = proxy(&conn).await;
     let token = q.reserve_device("sim-statevector", 60).await.unwrap();
     let spec = |name: &str, reservation: &str| {
@@ -479,13 +477,9 @@ async fn cancel_and_reservations() {
 
 #[tokio::test]
 async fn sigkill_during_a_run_of_100_jobs_loses_none() {
-    if !root() {
-        eprintln!("skipped: submitting needs uid 0 when polkit is absent");
+    let Some((mut bus, pid, conn)) = quantumd_as_root().await else {
         return;
-    }
-    let mut bus = TestBus::start().unwrap();
-    let pid = start(&mut bus).await;
-    let conn = bus.connect().await.unwrap();
+    };
     let q = proxy(&conn).await;
     let mut docs = Vec::new();
     for i in 0..100 {
