@@ -566,8 +566,8 @@ impl EventLog {
     }
 
     /// Records matching `filter`, in chain order, one page: `filter.limit` records, or fewer
-    /// when they would make a reply over [`MAX_PAGE_BYTES`] (`more` is then set, as when the
-    /// limit cut the page).
+    /// when they would make a reply over [`steppps::api::MAX_REPLY_BYTES`] (10 000 records of
+    /// 8 KiB journal lines would; `more` is then set, as when the limit cut the page).
     pub fn query(&self, filter: &EventFilter) -> Result<EventPage, String> {
         let matcher = Matcher::new(filter)?;
         self.flush()?;
@@ -581,7 +581,7 @@ impl EventLog {
         // Whether the page has room for `r` (at least one record always fits).
         let mut room_for = |r: &Record, len: usize| {
             bytes += wire_size(r);
-            len < limit && (len == 0 || bytes <= MAX_PAGE_BYTES)
+            len < limit && (len == 0 || bytes <= steppps::api::MAX_REPLY_BYTES)
         };
         let from = filter.after_seq.saturating_add(1);
         let before = if filter.before_seq == 0 {
@@ -661,10 +661,6 @@ impl EventLog {
         }
     }
 }
-
-/// The most a `Query` page holds, in bytes on the wire: a page of 10 000 records of 8 KiB
-/// journal lines would otherwise cut the event dimension off the bus.
-pub const MAX_PAGE_BYTES: usize = steppps::api::MAX_REPLY_BYTES;
 
 /// About what `r` takes in a `Query` reply: its strings, the hash in hex, and D-Bus's
 /// lengths, terminators and padding (generously, 16 bytes a string).

@@ -55,10 +55,6 @@ pub const MAX_K: u32 = 50;
 /// The most lines one `ImportHistory` call takes.
 pub const MAX_IMPORT_LINES: usize = 1_000_000;
 
-/// The most an export reply holds, in bytes on the wire ([`steppps::api::MAX_REPLY_BYTES`]):
-/// 100 000 entries of 4 KiB commands would be 400 MB.
-pub const MAX_REPLY_BYTES: usize = steppps::api::MAX_REPLY_BYTES;
-
 /// About what `e` takes in a reply: its strings and D-Bus's framing, generously.
 fn wire_size(e: &HistoryEntry) -> usize {
     e.command.len() + e.cwd.len() + 64
@@ -299,7 +295,8 @@ impl Psychology {
     pub fn export(&self, uid: u32) -> Result<Vec<HistoryEntry>> {
         let entries = self.lock().store.entries(uid)?;
         let bytes: usize = entries.iter().map(wire_size).sum();
-        if bytes > MAX_REPLY_BYTES {
+        // 100 000 entries of 4 KiB commands would be 400 MB.
+        if bytes > steppps::api::MAX_REPLY_BYTES {
             return Err(invalid(format!(
                 "uid {uid}'s history is {:.1} MiB, more than one reply may carry; page through \
                  it with ExportPage (as `qos-ctl psychology export` does)",
@@ -310,21 +307,18 @@ impl Psychology {
     }
 
     /// One page of `uid`'s history after the cursor `after`: `limit` entries (0: 1000), or
-    /// fewer when they would pass [`MAX_REPLY_BYTES`].
+    /// fewer when they would pass [`steppps::api::MAX_REPLY_BYTES`].
     pub fn export_page(&self, uid: u32, after: u64, limit: u32) -> Result<HistoryPage> {
         let limit = match limit {
             0 => 1000,
             n => n as usize,
         };
-        let (mut count, mut bytes) = (0, 0);
-        // One entry past the page tells whether there is a next one.
-        let mut rows = self.lock().store.entries_after(uid, after, |e| {
-            count += 1;
+        let mut bytes = 0;
+        // An entry refused (by count or size) is one more left: the page is not the last.
+        let (rows, more) = self.lock().store.entries_after(uid, after, |taken, e| {
             bytes += wire_size(e);
-            count <= limit + 1 && (count == 1 || bytes <= MAX_REPLY_BYTES)
+            taken < limit && (taken == 0 || bytes <= steppps::api::MAX_REPLY_BYTES)
         })?;
-        let more = rows.len() > limit || (count > rows.len() && !rows.is_empty());
-        rows.truncate(limit);
         let next = if more {
             rows.last().map_or(0, |(id, _)| *id)
         } else {

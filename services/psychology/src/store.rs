@@ -161,14 +161,14 @@ impl Store {
         Ok(all)
     }
 
-    /// The entries of `uid` after the row `after`, oldest first, with their rows, while
-    /// `more` says to go on (it sees each entry before it is taken).
+    /// The entries of `uid` after the row `after`, oldest first, with their rows, for as long
+    /// as `take(taken_so_far, entry)` says yes; and whether it said no (entries were left).
     pub fn entries_after(
         &self,
         uid: u32,
         after: u64,
-        mut more: impl FnMut(&HistoryEntry) -> bool,
-    ) -> Result<Vec<(u64, HistoryEntry)>, StoreError> {
+        mut take: impl FnMut(usize, &HistoryEntry) -> bool,
+    ) -> Result<(Vec<(u64, HistoryEntry)>, bool), StoreError> {
         let mut st = self
             .conn
             .prepare_cached(
@@ -187,12 +187,12 @@ impl Store {
         let mut page = Vec::new();
         for row in rows {
             let (id, e) = row.context("cannot read a history entry")?;
-            if !more(&e) {
-                break;
+            if !take(page.len(), &e) {
+                return Ok((page, true));
             }
             page.push((id, e));
         }
-        Ok(page)
+        Ok((page, false))
     }
 
     /// Deletes the entries of `uid` whose command matches the GLOB `pattern`.

@@ -73,10 +73,9 @@ impl DBusError for Error {
 
     fn create_reply(&self, call: &Header<'_>) -> zbus::Result<Message> {
         let message = match self {
+            // A callee's message as it was; anything else as zbus words it in full.
             Error::ZBus(zbus::Error::MethodError(_, Some(desc), _)) => desc.clone(),
-            Error::ZBus(e) => e
-                .description()
-                .map_or_else(|| e.to_string(), str::to_string),
+            Error::ZBus(e) => e.to_string(),
             _ => self.description().unwrap_or_default().to_string(),
         };
         Message::error(call, self.name()).build(&(bus_text(&message).as_ref(),))
