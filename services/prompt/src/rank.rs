@@ -74,11 +74,25 @@ const DESTRUCTIVE_WORDS: &[&str] = &[
 /// What a destructive suggestion loses when the request has none of those words.
 const UNASKED_DESTRUCTION: f32 = 0.12;
 
+/// Words after which one of [`DESTRUCTIVE_WORDS`] is a noun or an adjective, not a request:
+/// "since the last reboot", "the free space".
+const NOT_A_VERB_AFTER: &[&str] = &[
+    "the", "a", "an", "last", "since", "previous", "latest", "recent", "next", "after", "before",
+    "each", "every", "first",
+];
+
 /// Whether `text` has one of [`DESTRUCTIVE_WORDS`], in any case and form ("Deleting",
-/// "removed", "kills").
+/// "removed", "kills"), used as a verb.
 fn asks_for_destruction(text: &str) -> bool {
-    text.split(|c: char| !c.is_alphanumeric()).any(|word| {
-        let word = word.to_lowercase();
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    words.iter().enumerate().any(|(i, word)| {
+        if i > 0 && NOT_A_VERB_AFTER.contains(&words[i - 1].as_str()) {
+            return false;
+        }
         DESTRUCTIVE_WORDS.iter().any(|verb| {
             // "delet-ing", "remov-ed": the verb without its final e takes endings too.
             let stem = verb.strip_suffix('e').unwrap_or(verb);
@@ -381,6 +395,8 @@ mod tests {
             "show the biggest files",
             "which process listens on port 80",
             "what does rmdir do",
+            "how long since the last reboot",
+            "show the free space",
         ] {
             assert!(!asks_for_destruction(text), "{text}");
         }

@@ -308,6 +308,19 @@ pub fn delexicalize(text: &str, x: &Extracted) -> String {
     for (word, _) in &x.dimensions {
         out = out.replace(word.as_str(), "quantumos");
     }
+    // `my home` became the path `~`: to the model it is a folder like any other.
+    if x.paths.iter().any(|p| p == "~") {
+        for home in [
+            "my home directory",
+            "my home folder",
+            "my home dir",
+            "the home directory",
+            "the home folder",
+            "my home",
+        ] {
+            out = out.replace(home, "a folder");
+        }
+    }
     let names = x.after.iter().filter(|(c, _)| *c == "name").map(|(_, n)| n);
     for path in x.paths.iter().chain(names) {
         out = out.replace(path.as_str(), &what_file(path));
@@ -530,9 +543,11 @@ pub fn extract(text: &str, cwd: Option<&Path>) -> Extracted {
         }
         // `the folder photos`, `the build directory`: a path that need not exist yet.
         let folder = |w: Option<&str>| matches!(w, Some("folder" | "directory" | "dir"));
+        // `logs` asks for the journal elsewhere, but `the logs folder` is a folder's name.
+        let folder_name = folder(next.as_deref()) && matches!(lower.as_str(), "logs" | "log");
         if (folder(prev.as_deref()) || folder(next.as_deref()))
             && !keyword
-            && !STOP.contains(&lower.as_str())
+            && (folder_name || !STOP.contains(&lower.as_str()))
             && is_name(&w)
         {
             x.after.push(("path", w.clone()));
@@ -764,7 +779,15 @@ fn candidates(kind: &str, x: &Extracted, template_kinds: &[String]) -> Vec<Strin
     };
     let mut v: Vec<String> = match kind {
         "path" | "file" | "dir" | "src" | "dest" | "archive" => {
-            let mut v = x.paths.clone();
+            let looks_for_a_name = template_kinds.iter().any(|k| k == "glob" || k == "name");
+            // `where is nginx.conf`: in a command that looks for a name, a bare file name is
+            // that name, not the directory to look in.
+            let mut v: Vec<String> = x
+                .paths
+                .iter()
+                .filter(|p| !(looks_for_a_name && looks_like_file(p) && !p.contains('/')))
+                .cloned()
+                .collect();
             v.extend(after("path"));
             v.extend(
                 x.quoted
@@ -773,7 +796,7 @@ fn candidates(kind: &str, x: &Extracted, template_kinds: &[String]) -> Vec<Strin
                     .cloned(),
             );
             // `a folder called projects` names the path, unless the command looks for a name.
-            if !template_kinds.iter().any(|k| k == "glob" || k == "name") {
+            if !looks_for_a_name {
                 v.extend(after("name"));
             }
             v
@@ -782,6 +805,12 @@ fn candidates(kind: &str, x: &Extracted, template_kinds: &[String]) -> Vec<Strin
             let mut v = x.globs.clone();
             v.extend(x.quoted.iter().cloned());
             v.extend(after("name"));
+            v.extend(
+                x.paths
+                    .iter()
+                    .filter(|p| looks_like_file(p) && !p.contains('/'))
+                    .cloned(),
+            );
             v
         }
         "pattern" | "text" | "message" => {
@@ -1040,6 +1069,42 @@ mod tests {
         assert_eq!(d("ping example.com"), "ping a host");
         assert_eq!(d("download https://example.com/a.tar.gz"), "download a url");
         assert_eq!(d("list running processes"), "list running processes");
+        assert_eq!(
+            d("show disk usage of my home"),
+            "show disk usage of a folder"
+        );
+    }
+
+    #[test]
+    fn a_bare_file_name_is_what_a_search_looks_for() {
+        let fill_with = |template: &str, t: &str| fill(template, &extract(t, None)).command;
+        let find = "find {{path=.}} -name {{glob}}";
+        assert_eq!(
+            fill_with(find, "where is nginx.conf"),
+            "find . -name nginx.conf"
+        );
+        assert_eq!(
+            fill_with(find, "find nginx.conf in /etc"),
+            "find /etc -name nginx.conf"
+        );
+        // A command that acts on a file still takes it as its path.
+        assert_eq!(
+            fill_with("cat {{path}}", "show nginx.conf"),
+            "cat nginx.conf"
+        );
+    }
+
+    #[test]
+    fn a_folder_may_be_called_logs() {
+        let tar = "tar -czvf {{path}}.tar.gz {{path}}";
+        assert_eq!(
+            fill(
+                tar,
+                &extract("compress the logs folder into a tarball", None)
+            )
+            .command,
+            "tar -czvf logs.tar.gz logs"
+        );
     }
 
     #[test]
