@@ -176,7 +176,10 @@ pub fn parse(text: &str, bindings: &HashMap<String, f64>) -> Result<Circuit, Aqo
                         other => {
                             return Err(at(
                                 path(&format!(".params[{k}]")),
-                                format!("expected a number or an expression, found {other}"),
+                                format!(
+                                    "expected a number or an expression, found {}",
+                                    json_kind(other)
+                                ),
                             ));
                         }
                     };
@@ -212,6 +215,19 @@ pub fn parse(text: &str, bindings: &HashMap<String, f64>) -> Result<Circuit, Aqo
         )
     })?;
     Ok(c)
+}
+
+/// What kind of JSON value `v` is ("an array"), for a message: the value itself may be
+/// megabytes long.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 fn unitary_from_rows(rows: &[Vec<[f64; 2]>]) -> Result<Gate, String> {

@@ -20,6 +20,9 @@ use serde::{Deserialize, Serialize};
 pub const MAX_SPEC_BYTES: usize = steppps::api::quantum::MAX_JOBSPEC_BYTES;
 pub const MAX_SHOTS: i64 = 10_000_000;
 pub const API_VERSION: &str = "quantumos.io/v1";
+/// How many jobs one job may wait for (`spec.dependsOn`). Each is sent in every status reply
+/// of the job, so the list must stay far from the bus's message limit.
+pub const MAX_DEPENDENCIES: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -288,7 +291,10 @@ impl JobSpec {
         {
             return Err(field(
                 "metadata.name",
-                format!("`{name}` must be 1–253 characters of letters, digits, `-`, `_`, `.`"),
+                format!(
+                    "{} must be 1–253 characters of letters, digits, `-`, `_`, `.`",
+                    steppps::error::quote(name)
+                ),
             ));
         }
         if name.starts_with("job-") && name[4..].chars().all(|c| c.is_ascii_digit()) {
@@ -316,6 +322,15 @@ impl JobSpec {
             return Err(field(
                 "spec.target",
                 "give either `device` or `selector`, not both",
+            ));
+        }
+        if s.depends_on.len() > MAX_DEPENDENCIES {
+            return Err(field(
+                "spec.dependsOn",
+                format!(
+                    "{} jobs; a job may wait for at most {MAX_DEPENDENCIES}",
+                    s.depends_on.len()
+                ),
             ));
         }
         for (k, v) in &s.parameters {

@@ -182,7 +182,8 @@ impl Quantum {
                 c.num_qubits as u32,
                 c.gate_count() as u32,
             )),
-            Err(e) => Ok((false, e.0, 0, 0)),
+            // A success reply: the message does not pass through the error's own guard.
+            Err(e) => Ok((false, steppps::error::message_text(&e.0).into_owned(), 0, 0)),
         }
     }
 }

@@ -428,7 +428,10 @@ impl Scheduler {
                         "spec.dependsOn: `{d}` is the job itself: a cycle"
                     )));
                 }
-                deps.push(dep);
+                // `[a, a]` waits for `a` once.
+                if !deps.contains(&dep) {
+                    deps.push(dep);
+                }
             }
             let waiting = deps
                 .iter()
@@ -550,7 +553,13 @@ impl Scheduler {
     }
 
     /// Jobs in `filter` state (all when empty), newest first.
+    /// Jobs in state `filter` (any when empty), newest first: at most `limit` (0: no limit),
+    /// and never more than one reply carries ([`steppps::api::MAX_REPLY_BYTES`]).
     pub fn list(&self, filter: &str, limit: u32) -> Vec<JobStatus> {
+        self.list_within(filter, limit, steppps::api::MAX_REPLY_BYTES)
+    }
+
+    fn list_within(&self, filter: &str, limit: u32, budget: usize) -> Vec<JobStatus> {
         let state = lock(&self.state);
         let mut jobs: Vec<&Job> = state
             .jobs
@@ -563,9 +572,11 @@ impl Scheduler {
         } else {
             limit as usize
         };
-        jobs.into_iter()
-            .take(limit)
-            .map(|j| j.status.clone())
+        // Jobs are kept for good, so "all of them" must still fit in one reply.
+        let shown = jobs.into_iter().take(limit).map(|j| &j.status);
+        steppps::api::fit_in(shown, budget, |s| wire_size(s))
+            .into_iter()
+            .cloned()
             .collect()
     }
 
@@ -998,6 +1009,23 @@ pub fn database_path(state_dir: &Path) -> PathBuf {
 /// length and terminator, and the dictionary entry's alignment.
 const COUNT_WIRE_BYTES: usize = 24;
 
+/// About what `status` takes in a `ListJobs` reply: its strings and D-Bus's lengths,
+/// terminators and padding (generously, 16 bytes a string), and its numbers.
+fn wire_size(status: &JobStatus) -> usize {
+    use steppps::api::wire_len;
+    let strings = [
+        &status.id,
+        &status.name,
+        &status.kind,
+        &status.state,
+        &status.device,
+        &status.message,
+    ];
+    let text: usize = strings.iter().map(|s| wire_len(s)).sum();
+    let deps: usize = status.depends_on.iter().map(|d| wire_len(d)).sum();
+    text + deps + 64
+}
+
 /// The most frequent outcomes (ties by outcome) whose entries fit in `budget` bytes.
 fn most_frequent(counts: HashMap<String, u64>, budget: usize) -> HashMap<String, u64> {
     let mut sorted: Vec<(String, u64)> = counts.into_iter().collect();
@@ -1015,6 +1043,65 @@ fn most_frequent(counts: HashMap<String, u64>, budget: usize) -> HashMap<String,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A scheduler on a fresh store that never runs a job (not started): jobs stay queued.
+    fn idle_scheduler(dir: &Path) -> Scheduler {
+        use crate::driver::SimulatorDriver;
+        let store = Store::open(&database_path(dir)).expect("a store");
+        Scheduler::new(
+            store,
+            Arc::new(SimulatorDriver::default()),
+            None,
+            Box::new(|_| {}),
+        )
+        .expect("a scheduler")
+    }
+
+    fn bell(name: &str, depends_on: &[&str]) -> String {
+        format!(
+            "apiVersion: quantumos.io/v1\nkind: QuantumJob\nmetadata: {{name: {name}}}\n\
+             spec:\n  program:\n    format: qasm2\n    source: |\n      OPENQASM 2.0;\n      \
+             include \"qelib1.inc\";\n      qreg q[2];\n      h q[0];\n  dependsOn: {depends_on:?}\n"
+        )
+    }
+
+    #[test]
+    fn a_job_list_stops_before_the_reply_would_be_too_large() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let scheduler = idle_scheduler(dir.path());
+        for i in 0..30 {
+            scheduler
+                .submit(&bell(&format!("job{i:02}"), &[]))
+                .expect("submitted");
+        }
+        let all = scheduler.list("", 0);
+        assert_eq!(all.len(), 30);
+        let one = wire_size(&all[0]);
+        // A budget for ten: the ten newest, as with a limit of ten.
+        let cut = scheduler.list_within("", 0, 10 * one + one / 2);
+        assert_eq!(cut, scheduler.list("", 10));
+        assert_eq!(cut[0].name, "job29");
+        // The limit still applies below the budget.
+        assert_eq!(scheduler.list_within("", 3, 10 * one).len(), 3);
+    }
+
+    #[test]
+    fn a_job_waits_for_each_dependency_once_and_for_few_enough() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let scheduler = idle_scheduler(dir.path());
+        let first = scheduler.submit(&bell("first", &[])).expect("submitted");
+        // By name twice and by id: one job.
+        let ids = scheduler
+            .submit(&bell("second", &["first", "first", &first[0]]))
+            .expect("submitted");
+        let status = scheduler.status(&ids[0]).expect("a status");
+        assert_eq!(status.depends_on, first);
+        let many: Vec<&str> = vec!["first"; jobspec::MAX_DEPENDENCIES + 1];
+        let err = scheduler
+            .submit(&bell("third", &many))
+            .expect_err("too many dependencies");
+        assert!(err.to_string().contains("at most 256"), "{err}");
+    }
 
     #[test]
     fn cut_counts_keep_the_most_frequent_outcomes() {

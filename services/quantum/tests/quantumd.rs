@@ -138,6 +138,18 @@ async fn devices_compile_and_validate_are_open_to_everyone() {
         msg.contains("line 3, column 1") && msg.contains("unknown gate `foo`"),
         "{msg}"
     );
+    // The verdict is a success reply: a NUL from the caller's JSON, quoted in it, must not
+    // reach the bus (quantumd would be disconnected), nor a 7 MiB token in full.
+    let (ok, msg, _, _) = q
+        .validate_circuit(r#"{"format": "\u0000x", "qubits": 1, "ops": []}"#, "aqo")
+        .await
+        .unwrap();
+    assert!(!ok && msg.contains("\u{FFFD}x"), "{msg}");
+    let huge = format!("OPENQASM 2.0;\nqreg q[1];\n{} q[0];", "g".repeat(7 << 20));
+    let (ok, msg, _, _) = q.validate_circuit(&huge, "qasm2").await.unwrap();
+    assert!(!ok && msg.len() < 64 << 10, "{} bytes", msg.len());
+    assert!(msg.contains("unknown gate `ggg"), "{}", &msg[..80]);
+    assert_eq!(q.list_devices().await.unwrap().len(), 2);
 
     let out = bus
         .busctl(&["introspect", QUANTUM.bus_name, QUANTUM.path])
@@ -324,7 +336,7 @@ async fn bad_input_gets_clear_errors_and_the_daemon_keeps_running() {
         ("apiVersion: quantumos.io/v1\nkind: QuantumJob\nmetadata: {name: a}\nspec:\n  program: {format: aqo, source: '{\"qubits\": 1, \"ops\": [{\"op\": \"FOO\", \"qubits\": [0]}]}'}\n".to_string(), "ops[0].op: unknown operation `FOO`"),
         // YAML's escape for NUL, quoted back in the message: sent as is, dbus-daemon would
         // drop quantumd from the bus for it.
-        (job(ok, "").replace("name: j", "name: \"x\\0y\""), "`x\u{FFFD}y` must be"),
+        (job(ok, "").replace("name: j", "name: \"x\\0y\""), "`x\\0y` must be"),
     ];
     for (spec, want) in cases {
         let (name, message) = error_of(q.submit_job(&spec).await.unwrap_err());

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 use steppps::Error;
-use steppps::api::SCRIPT;
 use steppps::api::script::{
     DefinitionInfo, HistoryItem, IncidentInfo, InstanceDetail, InstanceInfo, TaskInfo, TokenInfo,
 };
+use steppps::api::{MAX_REPLY_BYTES, SCRIPT, fit_in, wire_len};
 use steppps::auth::authorize;
 use tracing::{debug, warn};
 use zbus::message::Header;
@@ -18,7 +18,8 @@ use zbus::wire::StructureBuilder;
 use zbus::{Connection, DBusError, Structure, Variant, interface};
 
 use crate::engine::{
-    CallRequest, EngineError, EngineEvent, InstanceView, TaskKind, TaskView, Vars,
+    CallRequest, EngineError, EngineEvent, InstanceView, MAX_VARIABLES_BYTES, TaskKind, TaskView,
+    Vars,
 };
 use crate::now_ms;
 use crate::service::Script;
@@ -45,16 +46,53 @@ fn parse_vars(text: &str) -> Result<Vars, Error> {
     if text.trim().is_empty() {
         return Ok(Vars::new());
     }
+    if text.len() > MAX_VARIABLES_BYTES {
+        return Err(Error::invalid_argument(format!(
+            "the variables are {:.1} MiB; at most {} MiB may be set at once",
+            text.len() as f64 / f64::from(1 << 20),
+            MAX_VARIABLES_BYTES >> 20
+        )));
+    }
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(other) => Err(Error::invalid_argument(format!(
             "variables must be a JSON object like {{\"name\": 1}}, not {}",
-            other
+            json_kind(&other)
         ))),
         Err(e) => Err(Error::invalid_argument(format!(
             "variables are not valid JSON: {e}"
         ))),
     }
+}
+
+/// What kind of JSON value `v` is, for a message (the value itself may be megabytes).
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// About what a task takes in a reply (see [`steppps::api::fit_in`]).
+fn task_wire_size(t: &TaskInfo) -> usize {
+    [
+        &t.kind,
+        &t.topic,
+        &t.definition,
+        &t.activity_id,
+        &t.activity_name,
+        &t.variables_json,
+        &t.error_message,
+        &t.worker,
+    ]
+    .iter()
+    .map(|s| wire_len(s))
+    .sum::<usize>()
+        + 64
 }
 
 fn instance_info(v: InstanceView) -> InstanceInfo {
@@ -166,12 +204,18 @@ impl ScriptInterface {
     }
 
     fn list_instances(&self, definition: &str, state: &str) -> Vec<InstanceInfo> {
-        self.script
+        let instances = self
+            .script
             .engine()
             .list_instances(definition, state)
             .into_iter()
-            .map(instance_info)
-            .collect()
+            .map(instance_info);
+        fit_in(instances, MAX_REPLY_BYTES, |i| {
+            wire_len(&i.definition)
+                + wire_len(&i.state)
+                + i.positions.iter().map(|p| wire_len(p)).sum::<usize>()
+                + 64
+        })
     }
 
     fn get_instance(&self, id: u64) -> Result<InstanceDetail, Error> {
@@ -267,6 +311,7 @@ impl ScriptInterface {
                 e.fetch_and_lock(worker, &topics, max as usize, lock_ms, now_ms())
             })
             .await?;
+        // The engine stops locking before the tasks would overflow the reply.
         Ok(tasks.into_iter().map(task_info).collect())
     }
 
@@ -350,16 +395,18 @@ impl ScriptInterface {
     }
 
     fn list_tasks(&self, kind: &str) -> Vec<TaskInfo> {
-        self.script
+        let tasks = self
+            .script
             .engine()
             .list_tasks(kind)
             .into_iter()
-            .map(task_info)
-            .collect()
+            .map(task_info);
+        fit_in(tasks, MAX_REPLY_BYTES, task_wire_size)
     }
 
     fn list_incidents(&self) -> Vec<IncidentInfo> {
-        self.script
+        let incidents = self
+            .script
             .engine()
             .list_incidents()
             .into_iter()
@@ -371,8 +418,10 @@ impl ScriptInterface {
                 task: i.task,
                 message: i.message,
                 created_usec: usec(i.created_ms),
-            })
-            .collect()
+            });
+        fit_in(incidents, MAX_REPLY_BYTES, |i| {
+            wire_len(&i.definition) + wire_len(&i.activity_id) + wire_len(&i.message) + 64
+        })
     }
 
     async fn resolve_incident(
@@ -727,6 +776,21 @@ fn variant_to_json(v: &Variant<'_>) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn variables_that_are_not_an_object_or_too_large_are_refused_briefly() {
+        let message = |text: &str| match parse_vars(text) {
+            Err(Error::InvalidArgument(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        // Not the value echoed back: `1E15` prints as 18 bytes, four times what was sent.
+        let numbers = format!("[{}1]", "1E15,".repeat(100_000));
+        let m = message(&numbers);
+        assert!(m.ends_with("not an array"), "{}", &m[..m.len().min(200)]);
+        let huge = format!("{{\"a\": \"{}\"}}", "x".repeat(MAX_VARIABLES_BYTES));
+        assert!(message(&huge).contains("at most 4 MiB"));
+        assert_eq!(parse_vars(" ").unwrap(), Vars::new());
+    }
 
     #[test]
     fn arguments_are_typed_by_signature_or_value() {

@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use steppps::error::cut_text;
+
 use crate::expr;
 use crate::model::{self, MessageRef, Node, NodeKind, Process, TaskBinding, TimerDef};
 use crate::store::{Store, StoreError};
@@ -51,8 +53,33 @@ impl From<model::ModelError> for EngineError {
 
 type Result<T> = std::result::Result<T, EngineError>;
 
+/// The length of `value` as JSON, without building the text.
+fn json_len(value: &impl Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing to a counter cannot fail, and a map of JSON values always serializes.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
 /// Deepest chain of call activities: deeper is taken for a process calling itself.
 pub const MAX_CALL_DEPTH: usize = 32;
+/// The most variables one call may set (`StartInstance`, `Complete`, …), and the largest
+/// result a service task may store, as JSON. Tasks carry their instance's variables in
+/// every reply; keeping each far below the bus's 32 MiB message limit keeps them sendable.
+pub const MAX_VARIABLES_BYTES: usize = 4 << 20;
+/// How much of a failure's message (a worker's, a callee's error) a task, an incident and
+/// the history keep: enough for a person, not a whole stack trace of megabytes.
+pub const MAX_FAILURE_BYTES: usize = 4 << 10;
 
 /// Tunables, with the defaults of `/etc/quantumos/script.toml`.
 #[derive(Debug, Clone)]
@@ -1260,6 +1287,24 @@ impl Engine {
         }
     }
 
+    /// About what task `task` takes in a reply: its instance's variables and its own, as
+    /// JSON, and its names.
+    fn task_size(&self, task: u64) -> usize {
+        let Some(inst) = self
+            .idx
+            .task_owner
+            .get(&task)
+            .and_then(|i| self.instances.get(i))
+        else {
+            return 0;
+        };
+        let local = inst
+            .tasks
+            .get(&task)
+            .map_or(0, |t| json_len(&t.local) + t.error.len());
+        json_len(&inst.vars) + local + inst.key.len() + 512
+    }
+
     /// Every open task; `kind` filters (`external`, `user`, `dbus`; empty: all).
     pub fn list_tasks(&self, kind: &str) -> Vec<TaskView> {
         let mut out = Vec::new();
@@ -1312,12 +1357,28 @@ impl Engine {
             };
             while taken.len() < max {
                 let Some(task) = set.pop_first() else { break };
-                taken.push(task);
+                taken.push((topic, task));
             }
         }
         let until = now_ms.saturating_add(lock_ms);
         let mut out = Vec::with_capacity(taken.len());
-        for task in taken {
+        // The tasks go back in one reply: stop locking before it would be too large to send,
+        // and leave the rest available.
+        let mut reply_bytes = 0;
+        let mut taken = taken.into_iter();
+        while let Some((topic, task)) = taken.next() {
+            let size = self.task_size(task);
+            reply_bytes += size;
+            if reply_bytes > steppps::api::MAX_REPLY_BYTES && !out.is_empty() {
+                for (topic, task) in std::iter::once((topic, task)).chain(taken) {
+                    self.idx
+                        .available
+                        .entry(topic.clone())
+                        .or_default()
+                        .insert(task);
+                }
+                break;
+            }
             let Some(&inst_id) = self.idx.task_owner.get(&task) else {
                 continue;
             };
@@ -1424,7 +1485,7 @@ impl Engine {
         retry_timeout_ms: i64,
         now_ms: i64,
     ) -> Result<()> {
-        let message = message.to_string();
+        let message = cut_text(message, MAX_FAILURE_BYTES).into_owned();
         self.with_task(task, now_ms, true, move |exec, tid, task| {
             exec.fail_task(task, tid, &message, Some((retries, retry_timeout_ms)));
             Ok(())
@@ -1443,7 +1504,10 @@ impl Engine {
         if code.is_empty() {
             return Err(EngineError::Invalid("an error code is required".into()));
         }
-        let (code, message) = (code.to_string(), message.to_string());
+        let (code, message) = (
+            code.to_string(),
+            cut_text(message, MAX_FAILURE_BYTES).into_owned(),
+        );
         self.with_task(task, now_ms, true, move |exec, tid, task| {
             exec.inst.vars.extend(vars);
             exec.remove_task(task);
@@ -1572,6 +1636,19 @@ impl Engine {
     /// A D-Bus call succeeded: `result` is its reply (one value, a list for several, null
     /// for none). It is available to output mappings as `result`.
     pub fn call_succeeded(&mut self, task: u64, result: Value, now_ms: i64) -> Result<()> {
+        let size = json_len(&result);
+        if size > MAX_VARIABLES_BYTES {
+            // Stored, the result would make every reply about the instance too large to send.
+            let message = format!(
+                "the result is {:.1} MiB, more than a variable may hold ({} MiB)",
+                size as f64 / f64::from(1 << 20),
+                MAX_VARIABLES_BYTES >> 20
+            );
+            return self.with_task(task, now_ms, true, move |exec, tid, task| {
+                exec.fail_task(task, tid, &message, Some((0, 0)));
+                Ok(())
+            });
+        }
         self.with_task(task, now_ms, true, |exec, tid, _| {
             let node = exec.inst.tokens.get(&tid).map_or(0, |t| t.node);
             let mut vars = Vars::new();
@@ -1597,7 +1674,10 @@ impl Engine {
         retries: Option<i32>,
         now_ms: i64,
     ) -> Result<()> {
-        let (name, message) = (name.to_string(), message.to_string());
+        let (name, message) = (
+            name.to_string(),
+            cut_text(message, MAX_FAILURE_BYTES).into_owned(),
+        );
         self.with_task(task, now_ms, true, move |exec, tid, task| {
             let node = exec.inst.tokens.get(&tid).map_or(0, |t| t.node);
             if exec.catching_boundary(node, &name).is_some() {

@@ -473,3 +473,93 @@ fn files_saved_by_bpmn_js_deploy() {
         }
     }
 }
+
+/// One external task between a start and an end event.
+fn one_task(topic: &str) -> String {
+    doc(&format!(
+        r#"<bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s" />{}{}<bpmn:endEvent id="e" />{}</bpmn:process>"#,
+        ext("t", topic),
+        flow("f1", "s", "t"),
+        flow("f2", "t", "e"),
+    ))
+}
+
+#[test]
+fn a_fetch_stops_before_its_reply_would_be_too_large_and_leaves_the_rest() {
+    let mut e = engine();
+    e.deploy(&one_task("big"), 0).unwrap();
+    // Five tasks whose instances hold 5 MiB each: 25 MiB is more than one reply may carry.
+    let blob = "x".repeat(5 << 20);
+    for _ in 0..5 {
+        e.start_instance("p", vars(json!({ "blob": blob })), 0)
+            .unwrap();
+    }
+    let first = fetch(&mut e, &["big"], 1);
+    assert!(
+        (1..5).contains(&first.len()),
+        "{} tasks in one reply",
+        first.len()
+    );
+    let mut all: Vec<u64> = first.iter().map(|t| t.id).collect();
+    while all.len() < 5 {
+        let more = fetch(&mut e, &["big"], 2);
+        assert!(
+            !more.is_empty(),
+            "the tasks left behind are still available"
+        );
+        all.extend(more.iter().map(|t| t.id));
+    }
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 5, "each task locked once");
+}
+
+#[test]
+fn a_failure_keeps_a_readable_message_not_a_whole_stack_trace() {
+    let mut e = engine();
+    e.deploy(&one_task("work"), 0).unwrap();
+    let id = e.start_instance("p", Vars::new(), 0).unwrap();
+    let task = fetch(&mut e, &["work"], 1)[0].id;
+    let trace = "at frame\n".repeat(1 << 20);
+    e.handle_failure(task, &trace, 0, 0, 2).unwrap();
+    let incidents = e.list_incidents();
+    assert_eq!(incidents.len(), 1);
+    let message = &incidents[0].message;
+    assert!(message.len() < 8 << 10, "{} bytes kept", message.len());
+    assert!(
+        message.starts_with("at frame") && message.contains("more bytes)"),
+        "{}",
+        &message[message.len() - 40..]
+    );
+    assert_eq!(state(&e, id), "active");
+}
+
+#[test]
+fn a_call_result_too_large_to_keep_is_an_incident() {
+    let mut e = engine();
+    let p = doc(&format!(
+        r#"<bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s" />
+        <bpmn:serviceTask id="call" quantumos:call="org.quantumos.Event1.Query" camunda:resultVariable="page" />
+        <bpmn:endEvent id="e" />{}{}</bpmn:process>"#,
+        flow("f1", "s", "call"),
+        flow("f2", "call", "e"),
+    ));
+    e.deploy(&p, 0).unwrap();
+    let id = e.start_instance("p", Vars::new(), 0).unwrap();
+    let calls = e.take_calls(1);
+    assert_eq!(calls.len(), 1);
+    let page = json!({ "records": "x".repeat(5 << 20) });
+    e.call_succeeded(calls[0].task, page, 2).unwrap();
+    let incidents = e.list_incidents();
+    assert_eq!(incidents.len(), 1, "the result is not stored");
+    assert!(
+        incidents[0]
+            .message
+            .contains("more than a variable may hold"),
+        "{}",
+        incidents[0].message
+    );
+    let detail = e.get_instance(id).unwrap();
+    assert_eq!(detail.info.state, "active");
+    assert!(!detail.variables.contains_key("page"));
+}

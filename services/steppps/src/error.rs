@@ -78,7 +78,7 @@ impl DBusError for Error {
             Error::ZBus(e) => e.to_string(),
             _ => self.description().unwrap_or_default().to_string(),
         };
-        Message::error(call, self.name()).build(&(bus_text(&message).as_ref(),))
+        Message::error(call, self.name()).build(&(message_text(&message).as_ref(),))
     }
 }
 
@@ -123,6 +123,54 @@ pub fn bus_text(text: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(text)
     }
+}
+
+/// The longest message an error reply carries. A message is for a person: one that quotes a
+/// caller's input in full (a token of a multi-megabyte file) is cut here, so no error reply
+/// comes near the bus's 32 MiB limit however large what it quotes.
+pub const MAX_MESSAGE_BYTES: usize = 16 << 10;
+
+/// `text` as a message for a person over the bus: [`bus_text`], and at most
+/// [`MAX_MESSAGE_BYTES`], cut at a character boundary with how much was left out.
+pub fn message_text(text: &str) -> Cow<'_, str> {
+    match bus_text(text) {
+        Cow::Borrowed(text) => cut_text(text, MAX_MESSAGE_BYTES),
+        Cow::Owned(text) => Cow::Owned(cut_text(&text, MAX_MESSAGE_BYTES).into_owned()),
+    }
+}
+
+/// `text` cut to at most `max` bytes at a character boundary, saying how much was left out.
+pub fn cut_text(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!(
+        "{}… ({} more bytes)",
+        &text[..end],
+        text.len() - end
+    ))
+}
+
+/// A value from the caller, quoted in a message: at most 64 characters, with control
+/// characters (a NUL too) escaped, so that the message says which value without repeating
+/// all of it.
+pub fn quote(value: &str) -> String {
+    const SHOWN: usize = 64;
+    let mut out: String = value
+        .chars()
+        .take(SHOWN)
+        .flat_map(char::escape_debug)
+        .collect();
+    // `escape_debug` also escapes quotes; a value in backticks needs none of that.
+    out = out.replace("\\'", "'").replace("\\\"", "\"");
+    if value.chars().nth(SHOWN).is_some() {
+        out.push('…');
+    }
+    format!("`{out}`")
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -190,6 +238,32 @@ mod tests {
             Some("org.quantumos.Error.InvalidArgument")
         );
         assert_eq!(bus_text("plain"), Cow::Borrowed("plain"));
+    }
+
+    #[test]
+    fn a_long_message_is_cut_and_says_so() {
+        let token = "é".repeat(1 << 20);
+        let reply = Error::invalid_argument(format!("unknown gate `{token}`"))
+            .create_reply(&call().header())
+            .expect("a reply");
+        let text: String = reply.body().deserialize().expect("a string");
+        assert!(text.len() < MAX_MESSAGE_BYTES + 64, "{} bytes", text.len());
+        assert!(text.starts_with("unknown gate `éé"));
+        assert!(
+            text.ends_with(" more bytes)"),
+            "{}",
+            &text[text.len() - 40..]
+        );
+        assert_eq!(message_text("short"), Cow::Borrowed("short"));
+    }
+
+    #[test]
+    fn a_quoted_value_is_short_and_printable() {
+        assert_eq!(quote("cx"), "`cx`");
+        assert_eq!(quote("a\0b"), "`a\\0b`");
+        assert_eq!(quote("it's \"x\""), "`it's \"x\"`");
+        let long = quote(&"a".repeat(1000));
+        assert_eq!(long, format!("`{}…`", "a".repeat(64)));
     }
 
     #[test]

@@ -251,6 +251,9 @@ async fn fire(
         Err(e) => Err(e.to_string()),
     };
     let result = result.map_or_else(|e| e, |()| "ok".to_string());
+    // A callee's error may be long, or quote a NUL; the result is kept for `ListTimers` and
+    // goes out in the signal.
+    let result = steppps::error::message_text(&result).into_owned();
     info!(timer = %timer.name, %result, "timer fired");
     if let Err(e) = time.record_result(&timer.name, result.clone()) {
         warn!("cannot save the result of {}: {e}", timer.name);

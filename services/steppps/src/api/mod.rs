@@ -23,6 +23,30 @@ pub mod time;
 /// leaves room for D-Bus's own framing and for the estimates of it.
 pub const MAX_REPLY_BYTES: usize = 16 << 20;
 
+/// The first of `items` whose sizes (`size`, an estimate of each on the wire) add up to at
+/// most `budget` bytes; the first item always, so a reply is never empty for want of room.
+pub fn fit_in<T>(
+    items: impl IntoIterator<Item = T>,
+    budget: usize,
+    size: impl Fn(&T) -> usize,
+) -> Vec<T> {
+    let mut used = 0;
+    let mut out = Vec::new();
+    for item in items {
+        used += size(&item);
+        if used > budget && !out.is_empty() {
+            break;
+        }
+        out.push(item);
+    }
+    out
+}
+
+/// The bytes a string takes on the wire, generously: its length, terminator and padding.
+pub fn wire_len(s: &str) -> usize {
+    s.len() + 16
+}
+
 /// One STEPPPS dimension (or quantumd): where it lives on the bus and in systemd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DimensionId {
@@ -108,6 +132,15 @@ pub fn dimension_names() -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reply_takes_what_fits_and_at_least_one() {
+        let sizes = [4, 4, 4, 4];
+        assert_eq!(fit_in(sizes, 8, |s| *s), [4, 4]);
+        assert_eq!(fit_in(sizes, 100, |s| *s).len(), 4);
+        assert_eq!(fit_in([50, 1], 8, |s| *s), [50]);
+        assert!(fit_in(Vec::<usize>::new(), 8, |s| *s).is_empty());
+    }
 
     #[test]
     fn names_follow_the_convention() {
