@@ -61,12 +61,41 @@ fn main() {
     println!("| submit → QUEUED max | {:.2} ms |", p(1.0));
     println!("| submissions/s | {:.0} |", n as f64 / total);
     drop(s);
+    let rss = vm_rss_kib();
     let t = Instant::now();
     let s = open();
     println!(
-        "| restart: reload {} jobs | {:.2} s |",
+        "| restart: reload {} queued jobs | {:.2} s, +{:.1} MiB RSS |",
         s.counts().values().sum::<usize>(),
-        t.elapsed().as_secs_f64()
+        t.elapsed().as_secs_f64(),
+        (vm_rss_kib().saturating_sub(rss)) as f64 / 1024.0
+    );
+    // The same jobs finished (cancelled): a restart keeps only their statuses in memory.
+    let ids: Vec<String> = s.list("", 0).into_iter().map(|j| j.id).collect();
+    for id in &ids {
+        s.cancel(id).expect("cancel");
+    }
+    drop(s);
+    let rss = vm_rss_kib();
+    let t = Instant::now();
+    let s = open();
+    println!(
+        "| restart: reload {} finished jobs | {:.2} s, +{:.1} MiB RSS |",
+        s.counts().get("CANCELLED").copied().unwrap_or(0),
+        t.elapsed().as_secs_f64(),
+        (vm_rss_kib().saturating_sub(rss)) as f64 / 1024.0
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// This process's resident memory, KiB.
+fn vm_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }

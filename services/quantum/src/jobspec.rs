@@ -24,7 +24,7 @@ pub const API_VERSION: &str = "quantumos.io/v1";
 /// of the job, so the list must stay far from the bus's message limit.
 pub const MAX_DEPENDENCIES: usize = 256;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct JobSpec {
     pub api_version: String,

@@ -128,8 +128,15 @@ impl Scheduler {
         for row in rows {
             state.next_seq = state.next_seq.max(row.seq + 1);
             let mut status = row.status;
-            let spec: Result<JobSpec, _> = serde_json::from_str(&row.spec);
-            let compiled = if row.compiled.is_empty() {
+            let finished = TERMINAL.contains(&status.state.as_str());
+            // A finished job is only its status from now on; its program and circuit stay in
+            // the store (and its artifacts directory), not in memory.
+            let spec: Result<JobSpec, _> = if finished {
+                Ok(JobSpec::default())
+            } else {
+                serde_json::from_str(&row.spec)
+            };
+            let compiled = if row.compiled.is_empty() || finished {
                 None
             } else {
                 qsim::aqo::parse(&row.compiled, &HashMap::new()).ok()
@@ -625,6 +632,12 @@ impl Scheduler {
                 j.status.state = new_state.to_string();
                 j.status.message = message.to_string();
                 j.status.updated_ms = now;
+                // Jobs are kept for good: a finished one lets go of its program (up to 8 MiB)
+                // and compiled circuit, which only a run needs. The store keeps both.
+                if TERMINAL.contains(&new_state) {
+                    j.spec = JobSpec::default();
+                    j.compiled = None;
+                }
             }
         }
         self.log(id, &format!("{new_state} {message}"));
@@ -1063,6 +1076,43 @@ mod tests {
              spec:\n  program:\n    format: qasm2\n    source: |\n      OPENQASM 2.0;\n      \
              include \"qelib1.inc\";\n      qreg q[2];\n      h q[0];\n  dependsOn: {depends_on:?}\n"
         )
+    }
+
+    #[test]
+    fn a_finished_job_keeps_only_its_status_in_memory() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let open = || {
+            let store = Store::open(&database_path(dir.path())).expect("a store");
+            let driver = crate::driver::SimulatorDriver::default();
+            let scheduler = Scheduler::new(
+                store,
+                Arc::new(driver),
+                Some(dir.path().to_path_buf()),
+                Box::new(|_| {}),
+            );
+            Arc::new(scheduler.expect("a scheduler"))
+        };
+        let scheduler = open();
+        scheduler.start().expect("a worker");
+        let id = scheduler.submit(&bell("bell", &[])).expect("submitted")[0].clone();
+        let held = |s: &Scheduler| {
+            let state = lock(&s.state);
+            let job = &state.jobs[&id];
+            (job.spec.spec.program.is_some(), job.compiled.is_some())
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while scheduler.status(&id).expect("a status").state != "DONE" {
+            assert!(Instant::now() < deadline, "the job never finished");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(held(&scheduler), (false, false));
+        // After a restart too, and its results and status are all still there.
+        drop(scheduler);
+        let scheduler = open();
+        assert_eq!(held(&scheduler), (false, false));
+        assert_eq!(scheduler.status(&id).expect("a status").name, "bell");
+        // No `shots` in the JobSpec: the default.
+        assert_eq!(scheduler.results(&id).expect("results").shots, 1024);
     }
 
     #[test]
