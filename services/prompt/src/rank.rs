@@ -104,6 +104,73 @@ fn asks_for_destruction(text: &str) -> bool {
     })
 }
 
+/// What a state-changing suggestion loses when the request is a question about the system.
+const QUESTION_ASKS_NO_CHANGE: f32 = 0.12;
+
+/// Whether `text` asks about the system ("what did I change", "is docker installed", "which
+/// process uses port 80") rather than for something to be done. "how do I…", "what command…",
+/// "is there a way…" ask for a command of any kind, so they are not such questions.
+fn asks_about_state(text: &str) -> bool {
+    let words: Vec<String> = text
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|w| !w.is_empty())
+        .take(3)
+        .map(str::to_lowercase)
+        .collect();
+    let (Some(first), second) = (words.first(), words.get(1).map(String::as_str)) else {
+        return false;
+    };
+    let asks_for_a_command = matches!(
+        (first.as_str(), second),
+        (
+            "how",
+            Some("do" | "to" | "can" | "should" | "would" | "could")
+        ) | ("what" | "what's" | "which", Some("command" | "commands"))
+            | ("is", Some("there" | "it"))
+    ) || words.iter().any(|w| w == "command");
+    let question = matches!(
+        first.as_str(),
+        "what"
+            | "what's"
+            | "which"
+            | "where"
+            | "where's"
+            | "who"
+            | "when"
+            | "is"
+            | "are"
+            | "does"
+            | "did"
+            | "has"
+            | "have"
+            | "how"
+    );
+    question && !asks_for_a_command
+}
+
+/// `command` with each `<slot>` placeholder as a plain word: to the shell parser of
+/// [`risk::classify`] `file <path>` would read from `path` and write to a file.
+fn without_placeholders(command: &str) -> String {
+    let mut out = String::with_capacity(command.len());
+    let mut rest = command;
+    while let Some(open) = rest.find('<') {
+        let after = &rest[open + 1..];
+        let name_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .unwrap_or(after.len());
+        if name_len > 0 && after[name_len..].starts_with('>') {
+            out.push_str(&rest[..open]);
+            out.push_str(&after[..name_len]);
+            rest = &after[name_len + 1..];
+        } else {
+            out.push_str(&rest[..=open]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// One proposed command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Suggestion {
@@ -187,6 +254,7 @@ impl Engine {
         cwd: Option<&Path>,
     ) -> anyhow::Result<Vec<Suggestion>> {
         let asked_for_destruction = asks_for_destruction(text);
+        let asked_about_state = asks_about_state(text);
         let mut extracted = slots::extract(text, cwd);
         extracted.refine(text, &self.catalog_words);
         let query = self
@@ -228,9 +296,14 @@ impl Engine {
                 continue;
             }
             // The filled command's own class: a value can never make it milder than the intent's.
-            let risk = intent.risk.max(risk::classify(&filled.command));
+            let risk = intent
+                .risk
+                .max(risk::classify(&without_placeholders(&filled.command)));
             if risk == Risk::Destructive && !asked_for_destruction {
                 score -= UNASKED_DESTRUCTION;
+            }
+            if asked_about_state && matches!(risk, Risk::ChangesFiles | Risk::Destructive) {
+                score -= QUESTION_ASKS_NO_CHANGE;
             }
             ranked.push((
                 score,
@@ -377,6 +450,46 @@ fn whatis(name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_question_about_the_system_is_told_from_a_request_for_a_command() {
+        for text in [
+            "what did I change since the last commit",
+            "is docker installed",
+            "which process listens on port 80",
+            "how much space do the logs take",
+            "where's my config",
+        ] {
+            assert!(asks_about_state(text), "{text}");
+        }
+        for text in [
+            "how do I undo the last commit",
+            "how to delete a branch",
+            "what command removes a package",
+            "is there a way to rename many files",
+            "undo the last commit",
+            "",
+        ] {
+            assert!(!asks_about_state(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_placeholder_is_a_word_not_a_redirection() {
+        assert_eq!(without_placeholders("file <path>"), "file path");
+        assert_eq!(
+            without_placeholders("sort <path> | uniq -c > counts.txt"),
+            "sort path | uniq -c > counts.txt"
+        );
+        assert_eq!(
+            without_placeholders("wc -l < notes.txt"),
+            "wc -l < notes.txt"
+        );
+        assert_eq!(
+            risk::classify(&without_placeholders("file <path>")),
+            Risk::ReadOnly
+        );
+    }
 
     #[test]
     fn destruction_is_asked_for_in_any_form_of_the_word() {

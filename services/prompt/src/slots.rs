@@ -60,6 +60,7 @@ impl Extracted {
                 && !w.chars().all(|c| c.is_ascii_digit())
                 && !w.contains('\'')
                 && !STOP.contains(&lower.as_str())
+                && !PLAIN_WORDS.contains(&lower.as_str())
                 && !catalog_words.contains(&lower)
                 && !adverb(w)
                 && !claimed(w)
@@ -88,6 +89,92 @@ const NUMBER_WORDS: &[(&str, &str)] = &[
     ("fifty", "50"),
     ("hundred", "100"),
     ("dozen", "12"),
+];
+
+/// Everyday English a request is phrased in, never the name of a package, process, unit or
+/// user when no keyword points at it (`what package does this file come from`: not `come`).
+const PLAIN_WORDS: &[&str] = &[
+    "come",
+    "comes",
+    "came",
+    "go",
+    "goes",
+    "going",
+    "gone",
+    "give",
+    "gives",
+    "take",
+    "takes",
+    "make",
+    "makes",
+    "made",
+    "know",
+    "see",
+    "look",
+    "looking",
+    "tell",
+    "let",
+    "like",
+    "put",
+    "keep",
+    "still",
+    "yet",
+    "ever",
+    "never",
+    "always",
+    "really",
+    "actually",
+    "maybe",
+    "thing",
+    "things",
+    "stuff",
+    "something",
+    "anything",
+    "nothing",
+    "way",
+    "much",
+    "many",
+    "more",
+    "less",
+    "very",
+    "too",
+    "so",
+    "if",
+    "when",
+    "why",
+    "how",
+    "because",
+    "about",
+    "after",
+    "before",
+    "since",
+    "until",
+    "while",
+    "during",
+    "without",
+    "within",
+    "between",
+    "inside",
+    "outside",
+    "belong",
+    "belongs",
+    "happen",
+    "happens",
+    "happened",
+    "mine",
+    "our",
+    "your",
+    "their",
+    "his",
+    "her",
+    "thanks",
+    "thank",
+    "ok",
+    "okay",
+    "hey",
+    "hi",
+    "hello",
+    "oh",
 ];
 
 /// Words never taken as a name after a keyword.
@@ -1148,6 +1235,15 @@ mod tests {
         let mut x = extract("bounce apache2 please", None);
         x.refine("bounce apache2 please", &vocabulary);
         assert_eq!(x.leftovers, ["apache2"]);
+        // Everyday words are not names, even where the catalog never uses them.
+        let text = "what package does /etc/ssh/sshd_config come from";
+        let mut plain = extract(text, None);
+        plain.refine(text, &vocabulary);
+        assert!(
+            !plain.leftovers.contains(&"come".to_string()),
+            "{:?}",
+            plain.leftovers
+        );
         assert_eq!(
             fill("sudo systemctl restart {{unit}}", &x).command,
             "sudo systemctl restart apache2"
