@@ -66,7 +66,7 @@ fn json_len(value: &impl Serialize) -> usize {
         }
     }
     let mut count = Count(0);
-    // Writing to a counter cannot fail, and a map of JSON values always serializes.
+    // Writing to a counter cannot fail, and JSON values always serialize.
     let _ = serde_json::to_writer(&mut count, value);
     count.0
 }
