@@ -34,6 +34,9 @@ pub struct Config {
     pub max_qubits: u32,
     /// Qubits of the noisy device (a line).
     pub noisy_qubits: u32,
+    /// Finished jobs (DONE, ERROR, CANCELLED) kept, newest first, with their artifacts; older
+    /// ones are forgotten. 0 keeps every job.
+    pub keep_finished_jobs: usize,
 }
 
 impl Default for Config {
@@ -42,6 +45,7 @@ impl Default for Config {
             threads: 0,
             max_qubits: 28,
             noisy_qubits: 16,
+            keep_finished_jobs: 10_000,
         }
     }
 }
@@ -74,15 +78,15 @@ impl Quantum {
             noisy_qubits: config.noisy_qubits,
             ..SimulatorDriver::default()
         };
-        let scheduler = Arc::new(
-            Scheduler::new(
-                store,
-                Arc::new(driver),
-                Some(state_dir.to_path_buf()),
-                Box::new(listener),
-            )
-            .map_err(|e| anyhow::anyhow!("{e}"))?,
-        );
+        let mut scheduler = Scheduler::new(
+            store,
+            Arc::new(driver),
+            Some(state_dir.to_path_buf()),
+            Box::new(listener),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        scheduler.keep_finished(config.keep_finished_jobs);
+        let scheduler = Arc::new(scheduler);
         scheduler.start()?;
         Ok(Quantum { scheduler })
     }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use qsim::{Circuit, PauliSum, PauliTerm};
 use serde_json::json;
 use steppps::api::quantum::{DeviceInfo, DeviceStatus, JobResults, JobStatus};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::compiler;
 use crate::driver::{DriverError, Execution, QDriver, target_of};
@@ -72,6 +72,8 @@ struct State {
     running: Option<(String, Arc<AtomicBool>)>,
     reservations: HashMap<String, Reservation>,
     next_seq: u64,
+    /// DONE, ERROR and CANCELLED jobs by seq, oldest first: what [`Scheduler::prune`] forgets.
+    finished: BTreeSet<u64>,
 }
 
 type Listener = Box<dyn Fn(&JobEvent) + Send + Sync>;
@@ -85,6 +87,8 @@ pub struct Scheduler {
     devices: Vec<DeviceInfo>,
     artifacts: Option<PathBuf>,
     listener: Listener,
+    /// How many finished jobs are kept (0: all); see [`Scheduler::keep_finished`].
+    keep_finished: usize,
     pub submitted: AtomicU64,
     pub finished: AtomicU64,
 }
@@ -147,7 +151,9 @@ impl Scheduler {
                 let _ = store.set_state(&status.id, "ERROR", &status.message, now_ms());
                 continue;
             };
-            if !TERMINAL.contains(&status.state.as_str()) {
+            if finished {
+                state.finished.insert(row.seq);
+            } else {
                 state.queue.insert((Reverse(status.priority), row.seq));
             }
             state.seq_to_id.insert(row.seq, status.id.clone());
@@ -181,13 +187,81 @@ impl Scheduler {
             devices,
             artifacts,
             listener,
+            keep_finished: 0,
             submitted: AtomicU64::new(0),
             finished: AtomicU64::new(0),
         })
     }
 
     /// Starts the worker thread.
+    /// Keeps the newest `count` finished jobs (DONE, ERROR, CANCELLED) and forgets older
+    /// ones, their stored rows and artifacts too; 0 keeps them all (the default).
+    pub fn keep_finished(&mut self, count: usize) {
+        self.keep_finished = count;
+    }
+
+    /// Forgets the oldest finished jobs beyond [`Scheduler::keep_finished`]: from memory, the
+    /// store and the artifacts directory. A finished job a waiting job depends on stays until
+    /// that one has looked at it.
+    fn prune(&self) {
+        if self.keep_finished == 0 {
+            return;
+        }
+        let forgotten: Vec<String> = {
+            let mut state = lock(&self.state);
+            let excess = state.finished.len().saturating_sub(self.keep_finished);
+            if excess == 0 {
+                return;
+            }
+            let awaited: HashSet<String> = state
+                .queue
+                .iter()
+                .filter_map(|(_, seq)| state.seq_to_id.get(seq))
+                .filter_map(|id| state.jobs.get(id))
+                .flat_map(|j| j.status.depends_on.iter().cloned())
+                .collect();
+            let oldest: Vec<(u64, String)> = state
+                .finished
+                .iter()
+                .filter_map(|seq| Some((*seq, state.seq_to_id.get(seq)?.clone())))
+                .filter(|(_, id)| !awaited.contains(id))
+                .take(excess)
+                .collect();
+            for (seq, id) in &oldest {
+                state.finished.remove(seq);
+                state.seq_to_id.remove(seq);
+                if let Some(job) = state.jobs.remove(id)
+                    && state.by_name.get(&job.status.name) == Some(id)
+                {
+                    state.by_name.remove(&job.status.name);
+                }
+            }
+            oldest.into_iter().map(|(_, id)| id).collect()
+        };
+        if let Err(e) = lock(&self.store).delete(&forgotten) {
+            warn!(
+                "cannot delete {} finished job(s) from the store: {e}",
+                forgotten.len()
+            );
+        }
+        for id in &forgotten {
+            if let Some(dir) = self.job_dir(id)
+                && let Err(e) = std::fs::remove_dir_all(&dir)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                warn!("{}: {e}", dir.display());
+            }
+        }
+        debug!(
+            "forgot {} finished job(s), the oldest beyond the {} kept (keep_finished_jobs)",
+            forgotten.len(),
+            self.keep_finished
+        );
+    }
+
     pub fn start(self: &Arc<Self>) -> std::io::Result<()> {
+        // A lowered keep_finished_jobs applies from the start.
+        self.prune();
         let me = self.clone();
         std::thread::Builder::new()
             .name("quantum-worker".into())
@@ -637,8 +711,13 @@ impl Scheduler {
                 if TERMINAL.contains(&new_state) {
                     j.spec = JobSpec::default();
                     j.compiled = None;
+                    let seq = j.seq;
+                    state.finished.insert(seq);
                 }
             }
+        }
+        if TERMINAL.contains(&new_state) {
+            self.prune();
         }
         self.log(id, &format!("{new_state} {message}"));
         (self.listener)(&JobEvent {
@@ -1113,6 +1192,71 @@ mod tests {
         assert_eq!(scheduler.status(&id).expect("a status").name, "bell");
         // No `shots` in the JobSpec: the default.
         assert_eq!(scheduler.results(&id).expect("results").shots, 1024);
+    }
+
+    #[test]
+    fn only_the_newest_finished_jobs_are_kept_with_their_artifacts() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let open = |keep: usize| {
+            let store = Store::open(&database_path(dir.path())).expect("a store");
+            let mut scheduler = Scheduler::new(
+                store,
+                Arc::new(crate::driver::SimulatorDriver::default()),
+                Some(dir.path().to_path_buf()),
+                Box::new(|_| {}),
+            )
+            .expect("a scheduler");
+            scheduler.keep_finished(keep);
+            Arc::new(scheduler)
+        };
+        // Not started: jobs wait, and cancelling finishes them.
+        let scheduler = open(3);
+        let mut ids = Vec::new();
+        for i in 0..6 {
+            ids.extend(
+                scheduler
+                    .submit(&bell(&format!("j{i}"), &[]))
+                    .expect("submitted"),
+            );
+        }
+        // j5 waits for j4; j4 is finished first and must stay while j5 waits for it.
+        let waiting = scheduler.submit(&bell("late", &["j4"])).expect("submitted");
+        for id in [&ids[4], &ids[0], &ids[1], &ids[2], &ids[3]] {
+            scheduler.cancel(id).expect("cancelled");
+            std::fs::create_dir_all(scheduler.job_dir(id).expect("a dir")).expect("a dir");
+        }
+        let kept: Vec<String> = scheduler.list("", 0).into_iter().map(|j| j.id).collect();
+        // Five finished, three kept: j0 and j1 (the oldest, nothing waits for them) are gone;
+        // j4 stays although it is the oldest-but-awaited by `late`.
+        assert!(
+            kept.contains(&ids[4]) && kept.contains(&waiting[0]),
+            "{kept:?}"
+        );
+        for gone in &ids[..2] {
+            assert!(!kept.contains(gone), "{gone} kept: {kept:?}");
+            assert!(matches!(
+                scheduler.status(gone),
+                Err(SchedError::NotFound(_))
+            ));
+            assert!(!scheduler.job_dir(gone).expect("a dir").exists());
+        }
+        // What was forgotten stays forgotten after a restart; a lower limit applies at start.
+        drop(scheduler);
+        let scheduler = open(1);
+        scheduler.start().expect("a worker");
+        let finished = scheduler
+            .list("", 0)
+            .into_iter()
+            .filter(|j| TERMINAL.contains(&j.state.as_str()))
+            .count();
+        assert!(
+            finished <= 2,
+            "{finished} finished jobs after restarting with 1 kept"
+        );
+        assert!(matches!(
+            scheduler.status(&ids[1]),
+            Err(SchedError::NotFound(_))
+        ));
     }
 
     #[test]

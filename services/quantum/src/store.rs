@@ -117,6 +117,18 @@ impl Store {
         tx.commit()
     }
 
+    /// Deletes jobs (finished ones the scheduler forgets), in one transaction.
+    pub fn delete(&mut self, ids: &[String]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached("DELETE FROM jobs WHERE id = ?1")?;
+            for id in ids {
+                stmt.execute(params![id])?;
+            }
+        }
+        tx.commit()
+    }
+
     /// Records a state change.
     pub fn set_state(&self, id: &str, state: &str, message: &str, updated_ms: u64) -> Result<()> {
         self.conn
