@@ -11,7 +11,7 @@ use steppps::api::script::{
 };
 use steppps::api::{MAX_REPLY_BYTES, SCRIPT, fit_in, wire_len};
 use steppps::auth::authorize;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 use zbus::wire::StructureBuilder;
@@ -509,6 +509,9 @@ pub async fn run_engine(script: Arc<Script>, connection: Connection) {
         }
     };
     let timeout = Duration::from_millis(script.config.call_timeout_ms.max(1));
+    // Old history goes at start and then hourly: history_days counts in days.
+    const FORGET_EVERY: Duration = Duration::from_secs(3600);
+    let mut forgotten_at: Option<std::time::Instant> = None;
     loop {
         let now = now_ms();
         let (calls, next) = {
@@ -516,6 +519,17 @@ pub async fn run_engine(script: Arc<Script>, connection: Connection) {
             if let Err(e) = engine.tick_timers(now) {
                 warn!("{e}");
                 script.note_store_failure(Some(e.to_string()));
+            }
+            if forgotten_at.is_none_or(|t| t.elapsed() >= FORGET_EVERY) {
+                forgotten_at = Some(std::time::Instant::now());
+                match engine.forget_old_history(now) {
+                    Ok(0) => {}
+                    Ok(n) => info!(
+                        "forgot {n} instance(s) finished more than {} day(s) ago",
+                        script.config.history_days
+                    ),
+                    Err(e) => warn!("cannot forget old history: {e}"),
+                }
             }
             (engine.take_calls(now), engine.next_due())
         };

@@ -95,6 +95,8 @@ pub struct EngineConfig {
     pub keep_finished: usize,
     /// History entries kept in memory per instance.
     pub history_in_memory: usize,
+    /// How long a finished instance and its history are kept, memory and store (0: for good).
+    pub history_ttl_ms: i64,
 }
 
 impl Default for EngineConfig {
@@ -106,6 +108,7 @@ impl Default for EngineConfig {
             max_steps: 10_000,
             keep_finished: 1000,
             history_in_memory: 200,
+            history_ttl_ms: 0,
         }
     }
 }
@@ -1944,6 +1947,30 @@ impl Engine {
         };
         step.dirty.insert(id);
         self.commit(step)
+    }
+
+    /// Forgets the instances that finished more than `history_ttl_ms` before `now_ms`, with
+    /// their history, in memory and in the store; returns how many left the store (in memory
+    /// only, without one).
+    pub fn forget_old_history(&mut self, now_ms: i64) -> Result<usize> {
+        if self.cfg.history_ttl_ms <= 0 {
+            return Ok(0);
+        }
+        let cutoff = now_ms.saturating_sub(self.cfg.history_ttl_ms);
+        let old: std::collections::HashSet<u64> = self
+            .instances
+            .values()
+            .filter(|i| i.state != InstanceState::Active && i.ended_ms() < cutoff)
+            .map(Instance::id)
+            .collect();
+        for id in &old {
+            self.instances.remove(id);
+        }
+        self.finished.retain(|id| !old.contains(id));
+        match &mut self.store {
+            Some(store) => Ok(store.delete_ended_before(cutoff)?),
+            None => Ok(old.len()),
+        }
     }
 
     /// Counters for `Metrics()`.

@@ -35,6 +35,8 @@ pub struct Config {
     pub durability: String,
     /// Elements one step may run before it counts as an endless loop.
     pub max_steps: usize,
+    /// Days a finished instance and its history are kept (0: for good).
+    pub history_days: u32,
 }
 
 impl Default for Config {
@@ -51,6 +53,7 @@ impl Default for Config {
             call_timeout_ms: 30_000,
             durability: "process".into(),
             max_steps: 10_000,
+            history_days: 30,
         }
     }
 }
@@ -62,6 +65,7 @@ impl Config {
             backoff_base_ms: self.retry_backoff_ms as i64,
             backoff_max_ms: self.retry_backoff_max_ms as i64,
             max_steps: self.max_steps.max(100),
+            history_ttl_ms: i64::from(self.history_days) * 24 * 3600 * 1000,
             ..EngineConfig::default()
         }
     }

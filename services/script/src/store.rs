@@ -160,6 +160,22 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the instances that ended before `cutoff_ms`, and their history; returns how
+    /// many.
+    pub(crate) fn delete_ended_before(&mut self, cutoff_ms: i64) -> Result<usize, StoreError> {
+        const ENDED: &str = "state IN ('completed', 'terminated', 'cancelled') AND ended_ms < ?1";
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            &format!(
+                "DELETE FROM history WHERE instance IN (SELECT id FROM instances WHERE {ENDED})"
+            ),
+            [cutoff_ms],
+        )?;
+        let deleted = tx.execute(&format!("DELETE FROM instances WHERE {ENDED}"), [cutoff_ms])?;
+        tx.commit()?;
+        Ok(deleted)
+    }
+
     /// Writes one step: the instances it touched, their new history, the id counter.
     pub(crate) fn commit_step(
         &mut self,

@@ -563,3 +563,44 @@ fn a_call_result_too_large_to_keep_is_an_incident() {
     assert_eq!(detail.info.state, "active");
     assert!(!detail.variables.contains_key("page"));
 }
+
+#[test]
+fn instances_finished_longer_ago_than_the_history_ttl_are_forgotten_for_good() {
+    const DAY: i64 = 24 * 3600 * 1000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("script.sqlite");
+    let cfg = EngineConfig {
+        history_ttl_ms: 30 * DAY,
+        ..EngineConfig::default()
+    };
+    let run_one = |e: &mut Engine, at: i64| -> u64 {
+        let id = e.start_instance("p", Vars::new(), at).unwrap();
+        let task = fetch(e, &["work"], at)[0].id;
+        e.complete(task, Vars::new(), at).unwrap();
+        assert_eq!(state(e, id), "completed");
+        id
+    };
+    let (old, recent, running);
+    {
+        let store = Store::open(&path, Durability::Process).unwrap();
+        let mut e = Engine::open(cfg.clone(), store, 0).unwrap();
+        e.deploy(&one_task("work"), 0).unwrap();
+        old = run_one(&mut e, 0);
+        recent = run_one(&mut e, 20 * DAY);
+        running = e.start_instance("p", Vars::new(), 0).unwrap();
+        assert_eq!(e.forget_old_history(31 * DAY).unwrap(), 1);
+        assert!(e.get_instance(old).is_err(), "forgotten in memory");
+        assert_eq!(state(&e, recent), "completed");
+        assert_eq!(
+            state(&e, running),
+            "active",
+            "an active instance is never forgotten"
+        );
+    }
+    // And in the store: a restart does not bring it back.
+    let store = Store::open(&path, Durability::Process).unwrap();
+    let e = Engine::open(cfg, store, 31 * DAY).unwrap();
+    assert!(e.get_instance(old).is_err());
+    assert_eq!(state(&e, recent), "completed");
+    assert!(!e.get_instance(recent).unwrap().history.is_empty());
+}
