@@ -85,6 +85,9 @@ pub struct Config {
     pub max_segment_mib: u64,
     /// Segments kept (0: all); older ones are deleted, the deletion recorded in the chain.
     pub max_segments: usize,
+    /// The most of its file system the chain may take, in percent (0: no limit), as
+    /// journald's `SystemMaxUse=` defaults to 10 %: older segments are deleted, recorded.
+    pub max_use_percent: u8,
     /// Events waiting for the writer; sources that find it full shed (counted).
     pub queue_capacity: usize,
     /// Most events appended per commit.
@@ -105,6 +108,7 @@ impl Default for Config {
             max_block_records: 4096,
             max_segment_mib: 64,
             max_segments: 0,
+            max_use_percent: 10,
             queue_capacity: 65536,
             max_batch: 8192,
             rules_dirs: vec![
@@ -146,6 +150,10 @@ impl Config {
         anyhow::ensure!(
             self.max_segment_mib > 0,
             "max_segment_mib must be at least 1"
+        );
+        anyhow::ensure!(
+            self.max_use_percent <= 100,
+            "max_use_percent must be 0 (no limit) to 100"
         );
         Ok(())
     }
@@ -231,6 +239,7 @@ impl EventLog {
             max_block_records: config.max_block_records,
             max_segment_bytes: config.max_segment_mib << 20,
             max_segments: config.max_segments,
+            max_use_bytes: max_use_bytes(state_dir, config.max_use_percent),
             fsync: config.fsync_policy(),
             signing_key,
             head_interval: Duration::from_millis(config.fsync_interval_ms.max(100)),
@@ -658,6 +667,27 @@ impl EventLog {
             rules_source: rules.origin.clone(),
             actions_taken: self.actions_taken.load(Ordering::Relaxed),
             actions_failed: self.actions_failed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// `percent` of the file system that holds `dir` (0: no limit). On the live medium that is the
+/// RAM-backed overlay, so the chain cannot fill memory either.
+fn max_use_bytes(dir: &Path, percent: u8) -> u64 {
+    if percent == 0 {
+        return 0;
+    }
+    match nix::sys::statvfs::statvfs(dir) {
+        Ok(fs) => {
+            let size = fs.blocks().saturating_mul(fs.fragment_size());
+            size / 100 * u64::from(percent)
+        }
+        Err(e) => {
+            warn!(
+                "{}: cannot size its file system ({e}); no size limit",
+                dir.display()
+            );
+            0
         }
     }
 }

@@ -68,6 +68,9 @@ pub struct ChainOptions {
     pub max_segment_bytes: u64,
     /// Oldest segments beyond this many are deleted (0: keep all).
     pub max_segments: usize,
+    /// Oldest segments are deleted while all of them take more than this (0: no limit); the
+    /// segment being written is always kept.
+    pub max_use_bytes: u64,
     pub fsync: FsyncPolicy,
     /// Signs every seal when set.
     pub signing_key: Option<SigningKey>,
@@ -81,6 +84,7 @@ impl Default for ChainOptions {
             max_block_records: 4096,
             max_segment_bytes: 64 << 20,
             max_segments: 0,
+            max_use_bytes: 0,
             fsync: FsyncPolicy::EveryCommit,
             signing_key: None,
             head_interval: Duration::from_secs(1),
@@ -567,11 +571,28 @@ impl AuditChain {
     }
 
     fn apply_retention(&mut self) -> Result<(), ChainError> {
-        if self.opts.max_segments == 0 {
+        if self.opts.max_segments == 0 && self.opts.max_use_bytes == 0 {
             return Ok(());
         }
         let segments = list_segments(&self.dir).map_err(io_at(&self.dir))?;
-        let excess = segments.len().saturating_sub(self.opts.max_segments);
+        let by_count = match self.opts.max_segments {
+            0 => 0,
+            keep => segments.len().saturating_sub(keep),
+        };
+        // By size: the oldest first, never the last (the one being written).
+        let mut by_size = 0;
+        if self.opts.max_use_bytes > 0 {
+            let sizes: Vec<u64> = segments
+                .iter()
+                .map(|(_, path)| fs::metadata(path).map_or(0, |m| m.len()))
+                .collect();
+            let mut total: u64 = sizes.iter().sum();
+            while by_size + 1 < sizes.len() && total > self.opts.max_use_bytes {
+                total -= sizes[by_size];
+                by_size += 1;
+            }
+        }
+        let excess = by_count.max(by_size);
         for (_, path) in segments.iter().take(excess) {
             fs::remove_file(path).map_err(io_at(path))?;
             self.stats.segments_deleted += 1;

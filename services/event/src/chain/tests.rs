@@ -242,6 +242,37 @@ fn retention_removes_old_segments_and_the_rest_verifies() {
 }
 
 #[test]
+fn retention_by_size_keeps_the_newest_segments_within_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut chain, _) = AuditChain::open(
+        dir.path(),
+        ChainOptions {
+            max_segment_bytes: 4096,
+            max_use_bytes: 16 << 10,
+            ..ChainOptions::default()
+        },
+    )
+    .unwrap();
+    fill(&mut chain, 0, 300, 10);
+    drop(chain);
+    let segments = list_segments(dir.path()).unwrap();
+    let total: u64 = segments
+        .iter()
+        .map(|(_, p)| std::fs::metadata(p).unwrap().len())
+        .sum();
+    // Up to the limit plus the one segment written past it before it was closed.
+    assert!(
+        total <= (16 << 10) + 8192,
+        "{total} bytes in {} segments",
+        segments.len()
+    );
+    assert!(segments.len() >= 2, "only {} segment(s)", segments.len());
+    let r = verify_dir(dir.path(), None).unwrap();
+    assert!(r.ok, "{:?}", r.problem);
+    assert!(r.first_seq > 1, "old records were deleted");
+}
+
+#[test]
 fn signed_blocks_verify_and_a_foreign_key_does_not() {
     let dir = tempfile::tempdir().unwrap();
     let (key, _) = keys::load_or_create(&dir.path().join("signing.key")).unwrap();
