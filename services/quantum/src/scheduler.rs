@@ -7,7 +7,7 @@
 //! jobs waiting for it.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -72,8 +72,9 @@ struct State {
     running: Option<(String, Arc<AtomicBool>)>,
     reservations: HashMap<String, Reservation>,
     next_seq: u64,
-    /// DONE, ERROR and CANCELLED jobs by seq, oldest first: what [`Scheduler::prune`] forgets.
-    finished: BTreeSet<u64>,
+    /// Seqs of the DONE, ERROR and CANCELLED jobs in the order they finished: the order in
+    /// which [`Scheduler::prune`] forgets them.
+    finished: VecDeque<u64>,
 }
 
 type Listener = Box<dyn Fn(&JobEvent) + Send + Sync>;
@@ -129,6 +130,7 @@ impl Scheduler {
             .load()
             .map_err(|e| SchedError::Failed(format!("cannot read the job store: {e}")))?;
         let mut state = State::default();
+        let mut finished_at = Vec::new();
         for row in rows {
             state.next_seq = state.next_seq.max(row.seq + 1);
             let mut status = row.status;
@@ -152,7 +154,7 @@ impl Scheduler {
                 continue;
             };
             if finished {
-                state.finished.insert(row.seq);
+                finished_at.push((status.updated_ms, row.seq));
             } else {
                 state.queue.insert((Reverse(status.priority), row.seq));
             }
@@ -168,6 +170,9 @@ impl Scheduler {
                 },
             );
         }
+        // Finished in the order their last change was stored; same instant: submission order.
+        finished_at.sort_unstable();
+        state.finished = finished_at.into_iter().map(|(_, seq)| seq).collect();
         if !state.queue.is_empty() {
             info!(
                 "{} job(s) waiting from before the restart",
@@ -227,8 +232,9 @@ impl Scheduler {
                 .filter(|(_, id)| !awaited.contains(id))
                 .take(excess)
                 .collect();
+            let seqs: HashSet<u64> = oldest.iter().map(|(seq, _)| *seq).collect();
+            state.finished.retain(|seq| !seqs.contains(seq));
             for (seq, id) in &oldest {
-                state.finished.remove(seq);
                 state.seq_to_id.remove(seq);
                 if let Some(job) = state.jobs.remove(id)
                     && state.by_name.get(&job.status.name) == Some(id)
@@ -712,7 +718,7 @@ impl Scheduler {
                     j.spec = JobSpec::default();
                     j.compiled = None;
                     let seq = j.seq;
-                    state.finished.insert(seq);
+                    state.finished.push_back(seq);
                 }
             }
         }
@@ -1255,6 +1261,33 @@ mod tests {
         );
         assert!(matches!(
             scheduler.status(&ids[1]),
+            Err(SchedError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn the_job_forgotten_first_is_the_one_that_finished_first() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = Store::open(&database_path(dir.path())).expect("a store");
+        let mut scheduler = Scheduler::new(
+            store,
+            Arc::new(crate::driver::SimulatorDriver::default()),
+            None,
+            Box::new(|_| {}),
+        )
+        .expect("a scheduler");
+        scheduler.keep_finished(1);
+        // Not started: both wait. The one submitted first is cancelled last, in the same
+        // millisecond quite likely: it is the newest finished job, and stays.
+        let early = scheduler.submit(&bell("early", &[])).expect("submitted");
+        let later = scheduler.submit(&bell("later", &[])).expect("submitted");
+        scheduler.cancel(&later[0]).expect("cancelled");
+        let status = scheduler
+            .cancel(&early[0])
+            .expect("cancelled, and still known");
+        assert_eq!(status.state, "CANCELLED");
+        assert!(matches!(
+            scheduler.status(&later[0]),
             Err(SchedError::NotFound(_))
         ));
     }
