@@ -1142,17 +1142,20 @@ fn most_frequent(counts: HashMap<String, u64>, budget: usize) -> HashMap<String,
 mod tests {
     use super::*;
 
-    /// A scheduler on a fresh store that never runs a job (not started): jobs stay queued.
-    fn idle_scheduler(dir: &Path) -> Scheduler {
-        use crate::driver::SimulatorDriver;
+    /// A scheduler on the store in `dir`, not started (jobs wait until [`Scheduler::start`];
+    /// cancelling finishes them), keeping artifacts in `dir` when asked and `keep` finished
+    /// jobs (0: all).
+    fn scheduler_in(dir: &Path, artifacts: bool, keep: usize) -> Arc<Scheduler> {
         let store = Store::open(&database_path(dir)).expect("a store");
-        Scheduler::new(
+        let mut scheduler = Scheduler::new(
             store,
-            Arc::new(SimulatorDriver::default()),
-            None,
+            Arc::new(crate::driver::SimulatorDriver::default()),
+            artifacts.then(|| dir.to_path_buf()),
             Box::new(|_| {}),
         )
-        .expect("a scheduler")
+        .expect("a scheduler");
+        scheduler.keep_finished(keep);
+        Arc::new(scheduler)
     }
 
     fn bell(name: &str, depends_on: &[&str]) -> String {
@@ -1166,17 +1169,7 @@ mod tests {
     #[test]
     fn a_finished_job_keeps_only_its_status_in_memory() {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let open = || {
-            let store = Store::open(&database_path(dir.path())).expect("a store");
-            let driver = crate::driver::SimulatorDriver::default();
-            let scheduler = Scheduler::new(
-                store,
-                Arc::new(driver),
-                Some(dir.path().to_path_buf()),
-                Box::new(|_| {}),
-            );
-            Arc::new(scheduler.expect("a scheduler"))
-        };
+        let open = || scheduler_in(dir.path(), true, 0);
         let scheduler = open();
         scheduler.start().expect("a worker");
         let id = scheduler.submit(&bell("bell", &[])).expect("submitted")[0].clone();
@@ -1203,18 +1196,7 @@ mod tests {
     #[test]
     fn only_the_newest_finished_jobs_are_kept_with_their_artifacts() {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let open = |keep: usize| {
-            let store = Store::open(&database_path(dir.path())).expect("a store");
-            let mut scheduler = Scheduler::new(
-                store,
-                Arc::new(crate::driver::SimulatorDriver::default()),
-                Some(dir.path().to_path_buf()),
-                Box::new(|_| {}),
-            )
-            .expect("a scheduler");
-            scheduler.keep_finished(keep);
-            Arc::new(scheduler)
-        };
+        let open = |keep: usize| scheduler_in(dir.path(), true, keep);
         // Not started: jobs wait, and cancelling finishes them.
         let scheduler = open(3);
         let mut ids = Vec::new();
@@ -1268,15 +1250,7 @@ mod tests {
     #[test]
     fn the_job_forgotten_first_is_the_one_that_finished_first() {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let store = Store::open(&database_path(dir.path())).expect("a store");
-        let mut scheduler = Scheduler::new(
-            store,
-            Arc::new(crate::driver::SimulatorDriver::default()),
-            None,
-            Box::new(|_| {}),
-        )
-        .expect("a scheduler");
-        scheduler.keep_finished(1);
+        let scheduler = scheduler_in(dir.path(), false, 1);
         // Not started: both wait. The one submitted first is cancelled last, in the same
         // millisecond quite likely: it is the newest finished job, and stays.
         let early = scheduler.submit(&bell("early", &[])).expect("submitted");
@@ -1295,7 +1269,7 @@ mod tests {
     #[test]
     fn a_job_list_stops_before_the_reply_would_be_too_large() {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let scheduler = idle_scheduler(dir.path());
+        let scheduler = scheduler_in(dir.path(), false, 0);
         for i in 0..30 {
             scheduler
                 .submit(&bell(&format!("job{i:02}"), &[]))
@@ -1315,7 +1289,7 @@ mod tests {
     #[test]
     fn a_job_waits_for_each_dependency_once_and_for_few_enough() {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let scheduler = idle_scheduler(dir.path());
+        let scheduler = scheduler_in(dir.path(), false, 0);
         let first = scheduler.submit(&bell("first", &[])).expect("submitted");
         // By name twice and by id: one job.
         let ids = scheduler

@@ -55,25 +55,13 @@ fn parse_vars(text: &str) -> Result<Vars, Error> {
     }
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(other) => Err(Error::invalid_argument(format!(
-            "variables must be a JSON object like {{\"name\": 1}}, not {}",
-            json_kind(&other)
-        ))),
+        // Not the value echoed back: `1E15` prints as 18 bytes, four times what was sent.
+        Ok(_) => Err(Error::invalid_argument(
+            "variables must be a JSON object like {\"name\": 1}",
+        )),
         Err(e) => Err(Error::invalid_argument(format!(
             "variables are not valid JSON: {e}"
         ))),
-    }
-}
-
-/// What kind of JSON value `v` is, for a message (the value itself may be megabytes).
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -797,10 +785,13 @@ mod tests {
             Err(Error::InvalidArgument(m)) => m,
             other => panic!("{other:?}"),
         };
-        // Not the value echoed back: `1E15` prints as 18 bytes, four times what was sent.
         let numbers = format!("[{}1]", "1E15,".repeat(100_000));
         let m = message(&numbers);
-        assert!(m.ends_with("not an array"), "{}", &m[..m.len().min(200)]);
+        assert!(
+            m.len() < 100 && m.contains("must be a JSON object"),
+            "{}",
+            &m[..m.len().min(200)]
+        );
         let huge = format!("{{\"a\": \"{}\"}}", "x".repeat(MAX_VARIABLES_BYTES));
         assert!(message(&huge).contains("at most 4 MiB"));
         assert_eq!(parse_vars(" ").unwrap(), Vars::new());
