@@ -1,7 +1,10 @@
 //! The scheduler: 10,000 jobs submitted one by one into an on-disk SQLite store with artifacts
 //! (the daemon's path, without the bus), submit → QUEUED latency p50/p99, then a restart that
-//! reloads them all. `cargo bench -p quantumd --bench scheduler`.
+//! reloads them all, waiting and then finished: time and memory, each restart in a fresh
+//! process (freed memory of the first would hide the second's). `cargo bench -p quantumd
+//! --bench scheduler`.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,19 +25,55 @@ spec:
   shots: 100
 "#;
 
+/// Set in the child process that measures one restart: the store's directory.
+const RELOAD_DIR: &str = "QUANTUMD_BENCH_RELOAD_DIR";
+
+fn open(dir: &Path) -> Scheduler {
+    let store = Store::open(&database_path(dir)).expect("store");
+    Scheduler::new(
+        store,
+        Arc::new(SimulatorDriver::default()),
+        Some(dir.to_path_buf()),
+        Box::new(|_| {}),
+    )
+    .expect("scheduler")
+}
+
+/// One restart, in this (fresh) process: its time and how much memory the jobs took.
+fn reload(dir: &Path) {
+    let rss = vm_rss_kib();
+    let t = Instant::now();
+    let s = open(dir);
+    let elapsed = t.elapsed().as_secs_f64();
+    let counts = s.counts();
+    let what = if counts.contains_key("CANCELLED") {
+        "finished"
+    } else {
+        "queued"
+    };
+    println!(
+        "| restart: reload {} {what} jobs | {elapsed:.2} s, +{:.1} MiB RSS |",
+        counts.values().sum::<usize>(),
+        (vm_rss_kib().saturating_sub(rss)) as f64 / 1024.0
+    );
+}
+
+fn restart_in_a_child(dir: &Path) {
+    let exe = std::env::current_exe().expect("this bench's path");
+    let status = std::process::Command::new(exe)
+        .env(RELOAD_DIR, dir)
+        .status()
+        .expect("the restart runs");
+    assert!(status.success(), "the restart failed: {status}");
+}
+
 fn main() {
+    if let Some(dir) = std::env::var_os(RELOAD_DIR) {
+        return reload(Path::new(&dir));
+    }
     let dir = std::env::temp_dir().join(format!("quantumd-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let open = || {
-        let store = Store::open(&database_path(&dir)).expect("store");
-        Scheduler::new(
-            store,
-            Arc::new(SimulatorDriver::default()),
-            Some(dir.clone()),
-            Box::new(|_| {}),
-        )
-        .expect("scheduler")
-    };
+    let open = || open(&dir);
     // The worker is not started: every job stays QUEUED.
     let s = open();
     let n = 10_000;
@@ -60,31 +99,16 @@ fn main() {
     println!("| submit → QUEUED p99 | {:.2} ms |", p(0.99));
     println!("| submit → QUEUED max | {:.2} ms |", p(1.0));
     println!("| submissions/s | {:.0} |", n as f64 / total);
-    drop(s);
-    let rss = vm_rss_kib();
-    let t = Instant::now();
-    let s = open();
-    println!(
-        "| restart: reload {} queued jobs | {:.2} s, +{:.1} MiB RSS |",
-        s.counts().values().sum::<usize>(),
-        t.elapsed().as_secs_f64(),
-        (vm_rss_kib().saturating_sub(rss)) as f64 / 1024.0
-    );
-    // The same jobs finished (cancelled): a restart keeps only their statuses in memory.
     let ids: Vec<String> = s.list("", 0).into_iter().map(|j| j.id).collect();
+    drop(s);
+    restart_in_a_child(&dir);
+    // The same jobs finished (cancelled): a restart keeps only their statuses in memory.
+    let s = open();
     for id in &ids {
         s.cancel(id).expect("cancel");
     }
     drop(s);
-    let rss = vm_rss_kib();
-    let t = Instant::now();
-    let s = open();
-    println!(
-        "| restart: reload {} finished jobs | {:.2} s, +{:.1} MiB RSS |",
-        s.counts().get("CANCELLED").copied().unwrap_or(0),
-        t.elapsed().as_secs_f64(),
-        (vm_rss_kib().saturating_sub(rss)) as f64 / 1024.0
-    );
+    restart_in_a_child(&dir);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -161,8 +161,13 @@ impl Store {
             [],
         )?;
         tx.commit()?;
+        // A finished job is only its status to the scheduler: its program and circuit (up to
+        // 8 MiB each) are not read.
         let mut stmt = self.conn.prepare(
-            "SELECT seq, id, name, kind, state, priority, device, submitted_ms, updated_ms, message, depends_on, spec, compiled FROM jobs ORDER BY seq",
+            "SELECT seq, id, name, kind, state, priority, device, submitted_ms, updated_ms, message, depends_on,
+                    CASE WHEN state IN ('DONE', 'ERROR', 'CANCELLED') THEN '' ELSE spec END,
+                    CASE WHEN state IN ('DONE', 'ERROR', 'CANCELLED') THEN '' ELSE compiled END
+             FROM jobs ORDER BY seq",
         )?;
         let rows = stmt.query_map([], |r| {
             let deps: String = r.get(10)?;
