@@ -235,11 +235,21 @@ impl EventLog {
             None
         };
         let verifying_key = signing_key.as_ref().map(|k| k.verifying_key());
+        let max_use = max_use_bytes(state_dir, config.max_use_percent);
+        let segment = segment_bytes(config.max_segment_mib << 20, max_use);
+        if max_use > 0 {
+            info!(
+                "the chain keeps at most {} MiB ({} % of its file system), in segments of {} MiB",
+                max_use >> 20,
+                config.max_use_percent,
+                segment >> 20
+            );
+        }
         let options = ChainOptions {
             max_block_records: config.max_block_records,
-            max_segment_bytes: config.max_segment_mib << 20,
+            max_segment_bytes: segment,
             max_segments: config.max_segments,
-            max_use_bytes: max_use_bytes(state_dir, config.max_use_percent),
+            max_use_bytes: max_use,
             fsync: config.fsync_policy(),
             signing_key,
             head_interval: Duration::from_millis(config.fsync_interval_ms.max(100)),
@@ -692,6 +702,17 @@ fn max_use_bytes(dir: &Path, percent: u8) -> u64 {
     }
 }
 
+/// The segment size for a chain limited to `max_use` bytes (0: no limit): the configured one,
+/// but at most a quarter of the limit and at least 1 MiB. Retention deletes whole segments, so
+/// the chain keeps several and stays near its limit: the live medium's 394 MiB overlay allows
+/// 39 MiB, which one 64 MiB segment alone would pass.
+fn segment_bytes(configured: u64, max_use: u64) -> u64 {
+    if max_use == 0 {
+        return configured;
+    }
+    configured.min((max_use / 4).max(1 << 20))
+}
+
 /// About what `r` takes in a `Query` reply: its strings, the hash in hex, and D-Bus's
 /// lengths, terminators and padding (generously, 16 bytes a string).
 fn wire_size(r: &Record) -> usize {
@@ -821,5 +842,22 @@ impl Vitals for EventLog {
             ("actions_taken".into(), stats.actions_taken as f64),
             ("actions_failed".into(), stats.actions_failed as f64),
         ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_shrink_to_a_quarter_of_a_small_limit() {
+        const MIB: u64 = 1 << 20;
+        // No limit, or a large one: as configured.
+        assert_eq!(segment_bytes(64 * MIB, 0), 64 * MIB);
+        assert_eq!(segment_bytes(64 * MIB, 4096 * MIB), 64 * MIB);
+        // The live medium: 10 % of a 394 MiB overlay.
+        assert_eq!(segment_bytes(64 * MIB, 39 * MIB), 39 * MIB / 4);
+        // Never below 1 MiB.
+        assert_eq!(segment_bytes(64 * MIB, 2 * MIB), MIB);
     }
 }
