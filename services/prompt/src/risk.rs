@@ -88,10 +88,12 @@ const NETWORK: &[&str] = &[
     "nmap",
     "mtr",
 ];
+/// Programs that create or change the user's files; editors among them, since they open a
+/// file to change it.
 const CHANGES: &[&str] = &[
     "mv", "cp", "mkdir", "touch", "chmod", "ln", "tar", "zip", "unzip", "gzip", "gunzip", "xz",
     "unxz", "bzip2", "bunzip2", "zstd", "sed", "tee", "split", "install", "rename", "patch",
-    "crontab",
+    "crontab", "nano", "vi", "vim", "nvim", "emacs", "micro", "ed", "editor",
 ];
 
 /// Classifies a command line (as a shell would split it into simple commands).
@@ -322,6 +324,7 @@ mod tests {
         assert_eq!(classify("git push"), Risk::Network);
         assert_eq!(classify("echo \\'; rm x"), Risk::Destructive);
         assert_eq!(classify("echo \\> x"), Risk::ReadOnly);
+        assert_eq!(classify("nano /etc/hosts"), Risk::ChangesFiles);
     }
 
     #[test]
