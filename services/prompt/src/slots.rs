@@ -786,6 +786,11 @@ const FILE_EXTS: &[&str] = &[
     "bak", "tmp", "go", "java", "svg", "qasm", "bpmn", "doc", "docx", "odt", "service",
 ];
 
+/// `nginx.conf`, not `/etc/nginx.conf`: a file's name, which a search may look for.
+fn bare_file_name(w: &str) -> bool {
+    looks_like_file(w) && !w.contains('/')
+}
+
 fn looks_like_file(w: &str) -> bool {
     // `a tar.gz`, `as tar.xz`: a format, not a file.
     if w.to_ascii_lowercase().starts_with("tar.") {
@@ -872,7 +877,7 @@ fn candidates(kind: &str, x: &Extracted, template_kinds: &[String]) -> Vec<Strin
             let mut v: Vec<String> = x
                 .paths
                 .iter()
-                .filter(|p| !(looks_for_a_name && looks_like_file(p) && !p.contains('/')))
+                .filter(|p| !(looks_for_a_name && bare_file_name(p)))
                 .cloned()
                 .collect();
             v.extend(after("path"));
@@ -892,12 +897,7 @@ fn candidates(kind: &str, x: &Extracted, template_kinds: &[String]) -> Vec<Strin
             let mut v = x.globs.clone();
             v.extend(x.quoted.iter().cloned());
             v.extend(after("name"));
-            v.extend(
-                x.paths
-                    .iter()
-                    .filter(|p| looks_like_file(p) && !p.contains('/'))
-                    .cloned(),
-            );
+            v.extend(x.paths.iter().filter(|p| bare_file_name(p)).cloned());
             v
         }
         "pattern" | "text" | "message" => {

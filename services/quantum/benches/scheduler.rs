@@ -11,6 +11,7 @@ use std::time::Instant;
 use quantumd::driver::SimulatorDriver;
 use quantumd::scheduler::{Scheduler, database_path};
 use quantumd::store::Store;
+use steppps::testing::rss_kib;
 
 const JOB: &str = r#"apiVersion: quantumos.io/v1
 kind: QuantumJob
@@ -41,7 +42,8 @@ fn open(dir: &Path) -> Scheduler {
 
 /// One restart, in this (fresh) process: its time and how much memory the jobs took.
 fn reload(dir: &Path) {
-    let rss = vm_rss_kib();
+    let rss_kib = || rss_kib(std::process::id());
+    let rss = rss_kib();
     let t = Instant::now();
     let s = open(dir);
     let elapsed = t.elapsed().as_secs_f64();
@@ -54,7 +56,7 @@ fn reload(dir: &Path) {
     println!(
         "| restart: reload {} {what} jobs | {elapsed:.2} s, +{:.1} MiB RSS |",
         counts.values().sum::<usize>(),
-        (vm_rss_kib().saturating_sub(rss)) as f64 / 1024.0
+        (rss_kib().saturating_sub(rss)) as f64 / 1024.0
     );
 }
 
@@ -73,9 +75,8 @@ fn main() {
     }
     let dir = std::env::temp_dir().join(format!("quantumd-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let open = || open(&dir);
     // The worker is not started: every job stays QUEUED.
-    let s = open();
+    let s = open(&dir);
     let n = 10_000;
     let mut lat = Vec::with_capacity(n);
     let t0 = Instant::now();
@@ -103,23 +104,11 @@ fn main() {
     drop(s);
     restart_in_a_child(&dir);
     // The same jobs finished (cancelled): a restart keeps only their statuses in memory.
-    let s = open();
+    let s = open(&dir);
     for id in &ids {
         s.cancel(id).expect("cancel");
     }
     drop(s);
     restart_in_a_child(&dir);
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// This process's resident memory, KiB.
-fn vm_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }

@@ -198,7 +198,6 @@ impl Scheduler {
         })
     }
 
-    /// Starts the worker thread.
     /// Keeps the newest `count` finished jobs (DONE, ERROR, CANCELLED) and forgets older
     /// ones, their stored rows and artifacts too; 0 keeps them all (the default).
     pub fn keep_finished(&mut self, count: usize) {
@@ -265,6 +264,7 @@ impl Scheduler {
         );
     }
 
+    /// Starts the worker thread.
     pub fn start(self: &Arc<Self>) -> std::io::Result<()> {
         // A lowered keep_finished_jobs applies from the start.
         self.prune();
@@ -639,7 +639,6 @@ impl Scheduler {
         Ok(state.jobs[&id].status.clone())
     }
 
-    /// Jobs in `filter` state (all when empty), newest first.
     /// Jobs in state `filter` (any when empty), newest first: at most `limit` (0: no limit),
     /// and never more than one reply carries ([`steppps::api::MAX_REPLY_BYTES`]).
     pub fn list(&self, filter: &str, limit: u32) -> Vec<JobStatus> {
@@ -659,7 +658,8 @@ impl Scheduler {
         } else {
             limit as usize
         };
-        // Jobs are kept for good, so "all of them" must still fit in one reply.
+        // Up to keep_finished_jobs and every waiting one: "all of them" must still fit in one
+        // reply.
         let shown = jobs.into_iter().take(limit).map(|j| &j.status);
         steppps::api::fit_in(shown, budget, |s| wire_size(s))
             .into_iter()
@@ -712,8 +712,8 @@ impl Scheduler {
                 j.status.state = new_state.to_string();
                 j.status.message = message.to_string();
                 j.status.updated_ms = now;
-                // Jobs are kept for good: a finished one lets go of its program (up to 8 MiB)
-                // and compiled circuit, which only a run needs. The store keeps both.
+                // A finished job lets go of its program (up to 8 MiB) and compiled circuit,
+                // which only a run needs. The store keeps both.
                 if TERMINAL.contains(&new_state) {
                     j.spec = JobSpec::default();
                     j.compiled = None;

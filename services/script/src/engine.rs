@@ -1308,7 +1308,8 @@ impl Engine {
         json_len(&inst.vars) + local + inst.key.len() + 512
     }
 
-    /// Every open task; `kind` filters (`external`, `user`, `dbus`; empty: all).
+    /// Every open task, oldest first, as many as one reply carries; `kind` filters
+    /// (`external`, `user`, `dbus`; empty: all).
     pub fn list_tasks(&self, kind: &str) -> Vec<TaskView> {
         let mut out = Vec::new();
         for (task, inst) in &self.idx.task_owner {
@@ -1325,7 +1326,7 @@ impl Engine {
             }
         }
         out.sort_by_key(|t| t.id);
-        out
+        steppps::api::fit_in(out, steppps::api::MAX_REPLY_BYTES, |t| self.task_size(t.id))
     }
 
     /// Locks up to `max` available external tasks of `topics` for `worker`, for `lock_ms`.

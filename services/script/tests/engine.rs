@@ -494,6 +494,13 @@ fn a_fetch_stops_before_its_reply_would_be_too_large_and_leaves_the_rest() {
         e.start_instance("p", vars(json!({ "blob": blob })), 0)
             .unwrap();
     }
+    // Listed, the same: the tasks that fit in one reply.
+    let listed = e.list_tasks("");
+    assert!(
+        (1..5).contains(&listed.len()),
+        "{} tasks listed",
+        listed.len()
+    );
     let first = fetch(&mut e, &["big"], 1);
     assert!(
         (1..5).contains(&first.len()),

@@ -160,13 +160,14 @@ pub fn cut_text(text: &str, max: usize) -> Cow<'_, str> {
 /// all of it.
 pub fn quote(value: &str) -> String {
     const SHOWN: usize = 64;
-    let mut out: String = value
-        .chars()
-        .take(SHOWN)
-        .flat_map(char::escape_debug)
-        .collect();
-    // `escape_debug` also escapes quotes; a value in backticks needs none of that.
-    out = out.replace("\\'", "'").replace("\\\"", "\"");
+    let mut out = String::new();
+    for c in value.chars().take(SHOWN) {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
     if value.chars().nth(SHOWN).is_some() {
         out.push('…');
     }
