@@ -15,15 +15,20 @@ use crate::qemu::{Console, Vm};
 
 /// Typed into the guest's shell. `"-"` keeps the echo of the typed line from matching.
 /// Per daemon: VmRSS and RssAnon from /proc/PID/status (readable by the live user), Pss from
-/// smaps_rollup (root's processes: through the live user's sudo).
-const PROBE: &str = "sleep 10; w=$(systemctl show -P Wants steppps.target 2>/dev/null); r=0; a=0; s=0; \
+/// smaps_rollup (root's processes: through the live user's sudo). CPU time: `usage_usec` of
+/// each daemon's unit cgroup (systemd-executor building its sandbox included) and of the root
+/// cgroup (the whole system since the kernel started), from cgroup v2's cpu.stat.
+const PROBE: &str = "sleep 10; w=$(systemctl show -P Wants steppps.target 2>/dev/null); r=0; a=0; s=0; c=0; \
 for p in $( [ -n \"$w\" ] && systemctl show -P MainPID $w); do [ \"$p\" -gt 0 ] && \
 r=$((r + $(awk '/^VmRSS/ {print $2}' /proc/$p/status))) && \
 a=$((a + $(awk '/^RssAnon/ {print $2}' /proc/$p/status))) && \
 s=$((s + $(sudo -n awk '/^Pss:/ {print $2}' /proc/$p/smaps_rollup 2>/dev/null || echo 0))); done; \
+for g in $( [ -n \"$w\" ] && systemctl show -P ControlGroup $w); do \
+c=$((c + $(awk '/^usage_usec/ {print $2}' /sys/fs/cgroup$g/cpu.stat 2>/dev/null || echo 0))); done; \
 echo QOS-BENCH\"-\"RESULT mu=$(systemctl show -P ActiveEnterTimestampMonotonic multi-user.target) \
 st=$(systemctl show -P ActiveEnterTimestampMonotonic steppps.target 2>/dev/null) \
-used=$(awk '/^MemTotal/ {t=$2} /^MemAvailable/ {a=$2} END {print t-a}' /proc/meminfo) rss=$r anon=$a pss=$s\n";
+used=$(awk '/^MemTotal/ {t=$2} /^MemAvailable/ {a=$2} END {print t-a}' /proc/meminfo) rss=$r anon=$a pss=$s \
+cpu=$c syscpu=$(awk '/^usage_usec/ {print $2}' /sys/fs/cgroup/cpu.stat)\n";
 
 const RESULT: &str = "QOS-BENCH-RESULT ";
 
@@ -47,6 +52,11 @@ pub struct Sample {
     pub daemons_anon_kib: Option<u64>,
     /// Sum of their proportional set sizes: each shared page divided among its users.
     pub daemons_pss_kib: Option<u64>,
+    /// CPU seconds the daemons' units used from their start to the probe.
+    pub daemons_cpu_s: Option<f64>,
+    /// CPU seconds the whole system used from kernel start to the probe (all vCPUs). The boot
+    /// under TCG is CPU-bound, and this varies less between boots than the times do.
+    pub system_cpu_s: Option<f64>,
 }
 
 impl Sample {
@@ -89,6 +99,8 @@ pub fn parse_result(line: &str, sample: &mut Sample) -> bool {
             "rss" => sample.daemons_rss_kib = value.parse().ok(),
             "anon" => sample.daemons_anon_kib = value.parse().ok(),
             "pss" => sample.daemons_pss_kib = value.parse().ok(),
+            "cpu" => sample.daemons_cpu_s = number.map(|us| us as f64 / 1e6),
+            "syscpu" => sample.system_cpu_s = number.map(|us| us as f64 / 1e6),
             _ => {}
         }
     }
@@ -180,6 +192,9 @@ pub struct Report {
     /// The same with PSS and with anonymous memory in place of RSS.
     pub daemons_pss_share_of_used: Option<f64>,
     pub daemons_anon_share_of_used: Option<f64>,
+    /// Medians: the daemons' CPU seconds, and the system's (live / baseline).
+    pub daemons_cpu_s: Option<f64>,
+    pub system_cpu_ratio: Option<f64>,
 }
 
 pub fn median(values: impl IntoIterator<Item = f64>) -> Option<f64> {
@@ -209,6 +224,7 @@ pub fn report(live: Vec<Sample>, baseline: Vec<Sample>) -> Report {
     let pss = live_median(|s| s.daemons_pss_kib.filter(|v| *v > 0));
     let anon = live_median(|s| s.daemons_anon_kib);
     let used = live_median(|s| s.used_kib);
+    let system_cpu = |samples: &[Sample]| median(samples.iter().filter_map(|s| s.system_cpu_s));
     Report {
         runs: live.len(),
         boot_ratio: ratio(
@@ -221,6 +237,8 @@ pub fn report(live: Vec<Sample>, baseline: Vec<Sample>) -> Report {
         daemons_share_of_used: ratio(rss, used),
         daemons_pss_share_of_used: ratio(pss, used),
         daemons_anon_share_of_used: ratio(anon, used),
+        daemons_cpu_s: median(live.iter().filter_map(|s| s.daemons_cpu_s)),
+        system_cpu_ratio: ratio(system_cpu(&live), system_cpu(&baseline)),
         live,
         baseline,
     }
@@ -237,7 +255,7 @@ pub fn print(report: &Report) {
     let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
     let kib = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{:.1}", v as f64 / 1024.0));
     println!(
-        "{:<9} {:>3} {:>12} {:>12} {:>12} {:>12} {:>10} {:>9} {:>9} {:>9}",
+        "{:<9} {:>3} {:>12} {:>12} {:>12} {:>12} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "image",
         "run",
         "console m-u",
@@ -247,12 +265,14 @@ pub fn print(report: &Report) {
         "used MiB",
         "RSS MiB",
         "PSS MiB",
-        "anon MiB"
+        "anon MiB",
+        "CPU s",
+        "sys CPU s"
     );
     for (name, samples) in [("live", &report.live), ("baseline", &report.baseline)] {
         for (i, s) in samples.iter().enumerate() {
             println!(
-                "{:<9} {:>3} {:>12} {:>12} {:>12} {:>12} {:>10} {:>9} {:>9} {:>9}",
+                "{:<9} {:>3} {:>12} {:>12} {:>12} {:>12} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
                 name,
                 i + 1,
                 show(s.console_multi_user_s),
@@ -262,7 +282,9 @@ pub fn print(report: &Report) {
                 kib(s.used_kib),
                 kib(s.daemons_rss_kib),
                 kib(s.daemons_pss_kib),
-                kib(s.daemons_anon_kib)
+                kib(s.daemons_anon_kib),
+                show(s.daemons_cpu_s),
+                show(s.system_cpu_s)
             );
         }
     }
@@ -296,6 +318,11 @@ pub fn print(report: &Report) {
         "daemons' PSS / used memory: {}; anonymous memory / used memory: {}",
         r(report.daemons_pss_share_of_used),
         r(report.daemons_anon_share_of_used)
+    );
+    println!(
+        "CPU to the probe (medians): the daemons' units {} s; the whole system, live / baseline {}",
+        show(report.daemons_cpu_s),
+        r(report.system_cpu_ratio)
     );
 }
 
@@ -331,9 +358,11 @@ mod tests {
     fn the_probe_line_parses() {
         let mut s = Sample::default();
         assert!(parse_result(
-            "quantum@quantumos:~$ QOS-BENCH-RESULT mu=41000000 st=42500000 used=180000 rss=9000 anon=1000 pss=6000",
+            "quantum@quantumos:~$ QOS-BENCH-RESULT mu=41000000 st=42500000 used=180000 rss=9000 anon=1000 pss=6000 cpu=8250000 syscpu=80000000",
             &mut s
         ));
+        assert_eq!(s.daemons_cpu_s, Some(8.25));
+        assert_eq!(s.system_cpu_s, Some(80.0));
         assert_eq!(s.multi_user_s, Some(41.0));
         assert_eq!(s.ready_s(), Some(42.5));
         assert_eq!(s.daemons_rss_kib, Some(9000));
@@ -343,6 +372,27 @@ mod tests {
         assert_eq!(r.daemons_share_of_used, Some(0.05));
         assert_eq!(r.daemons_pss_share_of_used, Some(6000.0 / 180000.0));
         assert_eq!(r.daemons_anon_share_of_used, Some(1000.0 / 180000.0));
+        assert_eq!(r.daemons_cpu_s, Some(8.25));
+        // No baseline boots: no system CPU ratio.
+        assert_eq!(r.system_cpu_ratio, None);
+    }
+
+    #[test]
+    fn system_cpu_is_compared_with_the_baseline() {
+        let boot = |line: &str| {
+            let mut s = Sample::default();
+            assert!(parse_result(line, &mut s));
+            s
+        };
+        let live = boot(
+            "QOS-BENCH-RESULT mu=1 st=2 used=3 rss=4 anon=5 pss=6 cpu=9000000 syscpu=88000000",
+        );
+        // The baseline has no daemons: no steppps.target, no cgroups to add up.
+        let baseline =
+            boot("QOS-BENCH-RESULT mu=1 st= used=3 rss=0 anon=0 pss=0 cpu=0 syscpu=80000000");
+        assert_eq!(baseline.daemons_cpu_s, None);
+        let r = report(vec![live], vec![baseline]);
+        assert_eq!(r.system_cpu_ratio, Some(1.1));
     }
 
     #[test]

@@ -136,6 +136,9 @@ pub fn stage(ws: &Workspace, arch: Arch, profile: Profile) -> Result<Staged> {
             sha256: manifest::sha256_file(&to)?,
             size: fs::metadata(&to)?.len(),
         });
+        for link in bin.link_paths() {
+            symlink(&bin.binary, &root.join(link.trim_start_matches('/')))?;
+        }
     }
 
     stage_examples(
@@ -155,7 +158,7 @@ pub fn stage(ws: &Workspace, arch: Arch, profile: Profile) -> Result<Staged> {
     if ws
         .installables
         .iter()
-        .any(|i| i.binary == "steppps-promptd")
+        .any(|i| i.provides("steppps-promptd"))
     {
         binaries.extend(stage_prompt_models(ws, &root)?);
     }
@@ -244,6 +247,13 @@ fn rustflags_var(arch: Arch) -> String {
         "CARGO_TARGET_{}_RUSTFLAGS",
         arch.rust_triple().to_uppercase().replace('-', "_")
     )
+}
+
+/// A relative symbolic link `at` → `target`, a name in the same directory (the stage is
+/// new, so nothing is there yet).
+fn symlink(target: &str, at: &Path) -> Result<()> {
+    std::os::unix::fs::symlink(target, at)
+        .with_context(|| format!("linking {} to {target}", at.display()))
 }
 
 fn install(from: &Path, to: &Path, mode: u32) -> Result<()> {

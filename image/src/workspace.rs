@@ -4,7 +4,9 @@
 //! What to install is read from `cargo metadata`, never listed here: every binary target of a
 //! workspace package whose Cargo.toml says
 //! `[package.metadata.quantumos] install-dir = "/usr/libexec/quantumos"` goes to that
-//! directory. A new daemon joins the image by saying so in its own manifest.
+//! directory, with a symbolic link beside it for each name in `links` (the daemons are one
+//! multi-call binary, `services/daemons`, run through links named after them). A new daemon
+//! joins the image by joining that binary.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,12 +36,29 @@ pub struct Installable {
     pub binary: String,
     /// Absolute directory in the image, e.g. `/usr/libexec/quantumos`.
     pub install_dir: String,
+    /// Names of symbolic links to the binary in the same directory: the names a multi-call
+    /// binary answers to.
+    pub links: Vec<String>,
 }
 
 impl Installable {
     /// The binary's path in the image.
     pub fn image_path(&self) -> String {
-        format!("{}/{}", self.install_dir.trim_end_matches('/'), self.binary)
+        self.path_of(&self.binary)
+    }
+
+    /// The paths of its links in the image.
+    pub fn link_paths(&self) -> impl Iterator<Item = String> + '_ {
+        self.links.iter().map(|link| self.path_of(link))
+    }
+
+    /// Whether the image runs a program by this name through this binary.
+    pub fn provides(&self, program: &str) -> bool {
+        self.binary == program || self.links.iter().any(|link| link == program)
+    }
+
+    fn path_of(&self, name: &str) -> String {
+        format!("{}/{}", self.install_dir.trim_end_matches('/'), name)
     }
 }
 
@@ -146,6 +165,7 @@ pub fn installables(metadata: &Value) -> Result<Vec<Installable>> {
             .flatten()
             .filter_map(Value::as_str)
             .collect();
+        let links = links(name, &package["metadata"]["quantumos"])?;
         for target in package["targets"].as_array().into_iter().flatten() {
             let is_bin = target["kind"]
                 .as_array()
@@ -157,12 +177,32 @@ pub fn installables(metadata: &Value) -> Result<Vec<Installable>> {
                     package: name.to_string(),
                     binary: binary.to_string(),
                     install_dir: dir.to_string(),
+                    links: links.clone(),
                 });
             }
         }
     }
     found.sort_by(|a, b| a.binary.cmp(&b.binary));
     Ok(found)
+}
+
+/// `[package.metadata.quantumos] links`: plain file names, put beside the binary.
+fn links(package: &str, quantumos: &Value) -> Result<Vec<String>> {
+    let Some(value) = quantumos.get("links") else {
+        return Ok(Vec::new());
+    };
+    let names = value.as_array().with_context(|| {
+        format!("{package}: [package.metadata.quantumos] links must be a list of names")
+    })?;
+    names
+        .iter()
+        .map(|name| match name.as_str() {
+            Some(n) if !n.is_empty() && n != "." && n != ".." && !n.contains('/') => {
+                Ok(n.to_string())
+            }
+            _ => bail!("{package}: link {name} must be a file name (no `/`)"),
+        })
+        .collect()
 }
 
 /// $SOURCE_DATE_EPOCH if set, else the HEAD commit's time.
@@ -210,6 +250,42 @@ mod tests {
             "/usr/libexec/quantumos/steppps-promptd"
         );
         Ok(())
+    }
+
+    #[test]
+    fn a_multi_call_binary_brings_its_links() -> Result<()> {
+        let metadata = json!({"packages": [
+            {"name": "quantumos-daemons",
+             "metadata": {"quantumos": {"install-dir": "/usr/libexec/quantumos", "links": ["steppps-spaced", "quantumd"]}},
+             "targets": [{"name": "quantumos-daemons", "kind": ["bin"]}]}
+        ]});
+        let found = installables(&metadata)?;
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].link_paths().collect::<Vec<_>>(),
+            [
+                "/usr/libexec/quantumos/steppps-spaced",
+                "/usr/libexec/quantumos/quantumd"
+            ]
+        );
+        assert!(found[0].provides("quantumd") && found[0].provides("quantumos-daemons"));
+        assert!(!found[0].provides("steppps-mgr"));
+        Ok(())
+    }
+
+    #[test]
+    fn a_link_that_is_not_a_file_name_is_refused() {
+        for bad in [json!("../../bin/sh"), json!(""), json!(".."), json!(3)] {
+            let metadata = json!({"packages": [
+                {"name": "bad", "metadata": {"quantumos": {"install-dir": "/usr/libexec/quantumos", "links": [bad]}},
+                 "targets": [{"name": "bad", "kind": ["bin"]}]}
+            ]});
+            let err = installables(&metadata).err().map(|e| e.to_string());
+            assert!(
+                err.is_some_and(|e| e.contains("file name")),
+                "{bad} was taken"
+            );
+        }
     }
 
     #[test]

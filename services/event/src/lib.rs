@@ -13,8 +13,12 @@
 pub mod actions;
 pub mod bus;
 pub mod chain;
+mod entry;
 pub mod rules;
 pub mod sources;
+
+/// Runs the daemon with these command-line arguments (the first is its name).
+pub use entry::main;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

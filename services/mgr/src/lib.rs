@@ -6,9 +6,13 @@
 //! restarts a dimension through systemd's own D-Bus API.
 
 pub mod bus;
+mod entry;
 pub mod monitor;
 pub mod registry;
 pub mod restart;
+
+/// Runs the daemon with these command-line arguments (the first is its name).
+pub use entry::main;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -9,7 +9,11 @@
 
 pub mod bus;
 pub mod edid;
+mod entry;
 pub mod sysfs;
+
+/// Runs the daemon with these command-line arguments (the first is its name).
+pub use entry::main;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

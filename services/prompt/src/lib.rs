@@ -7,10 +7,14 @@
 
 pub mod bus;
 pub mod catalog;
+mod entry;
 pub mod model;
 pub mod rank;
 pub mod risk;
 pub mod slots;
+
+/// Runs the daemon with these command-line arguments (the first is its name).
+pub use entry::main;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -8,9 +8,13 @@
 //! `org.quantumos.Psychology1` interface.
 
 pub mod bus;
+mod entry;
 pub mod history;
 pub mod model;
 pub mod store;
+
+/// Runs the daemon with these command-line arguments (the first is its name).
+pub use entry::main;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -7,10 +7,14 @@
 pub mod bus;
 pub mod compiler;
 pub mod driver;
+mod entry;
 pub mod jobspec;
 pub mod scheduler;
 pub mod store;
 pub mod variational;
+
+/// Runs the daemon with these command-line arguments (the first is its name).
+pub use entry::main;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

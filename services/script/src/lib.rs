@@ -25,11 +25,15 @@
 
 pub mod bus;
 pub mod engine;
+mod entry;
 pub mod expr;
 pub mod model;
 pub mod service;
 pub mod store;
 pub mod timer;
+
+/// Runs the daemon with these command-line arguments (the first is its name).
+pub use entry::main;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

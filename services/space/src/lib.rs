@@ -4,8 +4,12 @@
 //! [`steppps::api::space`]; [`bus`] serves them as `org.quantumos.Space1`.
 
 pub mod bus;
+mod entry;
 pub mod hotplug;
 pub mod inventory;
+
+/// Runs the daemon with these command-line arguments (the first is its name).
+pub use entry::main;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

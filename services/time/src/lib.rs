@@ -8,7 +8,11 @@ pub mod bus;
 pub mod calendar;
 pub mod classes;
 pub mod cqea;
+mod entry;
 pub mod timers;
+
+/// Runs the daemon with these command-line arguments (the first is its name).
+pub use entry::main;
 /// systemd time spans, shared with qos-ctl (`--since 1h`).
 pub use steppps::timespan;
 
