@@ -107,6 +107,14 @@ impl TimeInterface {
         budget_seconds: f64,
         #[zbus(connection)] connection: &Connection,
     ) -> Result<QuantumDecision, Error> {
+        // The first decision measures the machine: on a blocking thread, so that the daemon
+        // goes on answering (Health, timers) meanwhile.
+        let time = self.time.clone();
+        tokio::task::spawn_blocking(move || {
+            time.machine();
+        })
+        .await
+        .map_err(|e| Error::failed(format!("measuring the machine: {e}")))?;
         let devices = quantumd_devices(connection)
             .await
             .map(|d| self.time.devices_from_quantumd(&d));

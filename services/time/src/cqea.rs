@@ -6,8 +6,8 @@
 //! amplitudes (16 bytes each) and every gate streams all of them through memory (read and
 //! write: 32 bytes per amplitude), so its cost grows as 2^n per gate and it cannot run past
 //! the qubit count that fits in memory. Classical exhaustive methods cost 2^n evaluations.
-//! The machine's evaluation rate, memory bandwidth and memory are measured at start-up
-//! ([`Machine::measure`]); real quantum devices (when quantumd reports one) are costed by
+//! The machine's evaluation rate, memory bandwidth and memory are measured the first time a
+//! decision needs them ([`Machine::measure`]); real quantum devices (when quantumd reports one) are costed by
 //! gate time and shots.
 
 use std::f64::consts::PI;
@@ -96,14 +96,24 @@ impl Machine {
         Machine {
             evaluations_per_sec,
             bandwidth_bytes_per_sec,
-            memory_bytes: mem_available().unwrap_or(1 << 30),
+            memory_bytes: memory_available(),
         }
     }
 
     /// The largest state vector that fits in memory, in qubits.
     pub fn max_simulated_qubits(&self) -> u32 {
-        ((self.memory_bytes / 16).max(1) as f64).log2().floor() as u32
+        qubits_fitting(self.memory_bytes)
     }
+}
+
+/// The largest state vector (16 bytes per amplitude) that fits in `memory_bytes`, in qubits.
+pub fn qubits_fitting(memory_bytes: u64) -> u32 {
+    ((memory_bytes / 16).max(1) as f64).log2().floor() as u32
+}
+
+/// The memory available now (MemAvailable), or 1 GiB when /proc/meminfo cannot be read.
+pub fn memory_available() -> u64 {
+    mem_available().unwrap_or(1 << 30)
 }
 
 fn mem_available() -> Option<u64> {

@@ -19,7 +19,7 @@ pub use steppps::timespan;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
@@ -115,7 +115,10 @@ pub struct Time {
     timers: Mutex<TimerStore>,
     /// Wakes the scheduler when timers change.
     pub timers_changed: tokio::sync::Notify,
-    machine: Machine,
+    /// Measured the first time a decision needs it, not at start: the measurement copies
+    /// 32 MiB five times (about 150 ms here, seconds under an emulator), and at boot every
+    /// daemon competes for the CPU.
+    machine: OnceLock<Machine>,
     pub rules: Vec<Rule>,
     weights: BTreeMap<ProcessClass, Weights>,
     unit_classes: Mutex<UnitClasses>,
@@ -129,7 +132,7 @@ pub struct Time {
 }
 
 impl Time {
-    /// Opens the state under `state_dir` and measures the machine. Returns a warning to log
+    /// Opens the state under `state_dir`. Returns a warning to log
     /// when the timer file was unreadable and was set aside.
     pub fn open(state_dir: &Path, config: &Config) -> anyhow::Result<(Time, Option<String>)> {
         let (rules, weights) = config.validate()?;
@@ -147,7 +150,7 @@ impl Time {
         let time = Time {
             timers: Mutex::new(store),
             timers_changed: tokio::sync::Notify::new(),
-            machine: Machine::measure(),
+            machine: OnceLock::new(),
             rules,
             weights,
             unit_classes: Mutex::new(unit_classes),
@@ -218,8 +221,8 @@ impl Time {
         devices: Option<Vec<Device>>,
     ) -> Result<QuantumDecision, Error> {
         let problem: Problem = problem.parse().map_err(Error::invalid_argument)?;
-        let devices = devices.unwrap_or_else(|| vec![Device::local_simulator(&self.machine)]);
-        let d = cqea::decide(problem, size, budget_seconds, &self.machine, &devices)
+        let devices = devices.unwrap_or_else(|| vec![Device::local_simulator(self.machine())]);
+        let d = cqea::decide(problem, size, budget_seconds, self.machine(), &devices)
             .map_err(Error::invalid_argument)?;
         self.decisions.fetch_add(1, Ordering::Relaxed);
         Ok(QuantumDecision {
@@ -234,7 +237,7 @@ impl Time {
     /// quantumd's devices as the cost model sees them. Its simulators run on this machine,
     /// so they cannot hold more qubits than its memory, whatever they advertise.
     pub fn devices_from_quantumd(&self, devices: &[DeviceInfo]) -> Vec<Device> {
-        let limit = self.machine.max_simulated_qubits();
+        let limit = self.machine().max_simulated_qubits();
         devices
             .iter()
             .filter(|d| d.kind.contains("simulator"))
@@ -246,8 +249,14 @@ impl Time {
             .collect()
     }
 
+    /// The machine as decisions see it, measured on first use (this call blocks meanwhile).
     pub fn machine(&self) -> &Machine {
-        &self.machine
+        self.machine.get_or_init(Machine::measure)
+    }
+
+    /// The machine if a decision has measured it already.
+    pub fn measured_machine(&self) -> Option<&Machine> {
+        self.machine.get()
     }
 
     pub fn weights(&self, class: ProcessClass) -> Weights {
@@ -333,13 +342,16 @@ impl Vitals for Time {
             true,
             format!(
                 "{timers} timers; {classes}; simulator limit {} qubits on this machine",
-                self.machine.max_simulated_qubits()
+                self.measured_machine().map_or_else(
+                    || cqea::qubits_fitting(cqea::memory_available()),
+                    Machine::max_simulated_qubits
+                )
             ),
         )
     }
 
     fn metrics(&self) -> HashMap<String, f64> {
-        HashMap::from([
+        let mut metrics = HashMap::from([
             ("timers".into(), lock(&self.timers).list().count() as f64),
             (
                 "timers_fired".into(),
@@ -349,14 +361,18 @@ impl Vitals for Time {
                 "cqea_decisions".into(),
                 self.decisions.load(Ordering::Relaxed) as f64,
             ),
-            (
+        ]);
+        // Reading metrics does not measure the machine: its figures appear after a decision.
+        if let Some(machine) = self.measured_machine() {
+            metrics.insert(
                 "machine_evaluations_per_sec".into(),
-                self.machine.evaluations_per_sec,
-            ),
-            (
+                machine.evaluations_per_sec,
+            );
+            metrics.insert(
                 "machine_bandwidth_bytes_per_sec".into(),
-                self.machine.bandwidth_bytes_per_sec,
-            ),
-        ])
+                machine.bandwidth_bytes_per_sec,
+            );
+        }
+        metrics
     }
 }

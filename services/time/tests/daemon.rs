@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use nix::sys::signal::Signal;
 use steppps::api::TIME;
+use steppps::api::dimension::Dimension1Proxy;
 use steppps::api::time::{Time1Proxy, TimerFiredStream};
 use steppps::testing::{NOBODY, TestBus, workspace_binary};
 
@@ -18,6 +19,13 @@ async fn timed(bus: &mut TestBus) -> steppps::testing::DaemonPid {
         .unwrap();
     bus.wait_for_name(TIME.bus_name).await.unwrap();
     pid
+}
+
+/// The most resident memory process `pid` has had (`VmHWM`), KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 fn error_name(e: &zbus::Error) -> String {
@@ -204,11 +212,33 @@ async fn process_classes_validate_before_asking_systemd() {
 #[tokio::test]
 async fn should_use_quantum_answers_with_costs() {
     let mut bus = TestBus::start().unwrap();
-    timed(&mut bus).await;
+    let pid = timed(&mut bus).await;
     let conn = bus.connect().await.unwrap();
     let time = Time1Proxy::new(&conn).await.unwrap();
+    let dimension = Dimension1Proxy::builder(&conn)
+        .destination(TIME.bus_name)
+        .path(TIME.path)
+        .build()
+        .await
+        .unwrap();
+
+    // The machine is measured by the first decision, not at start (where it cost every boot
+    // the time of a 32 MiB copy five times over, and a 64 MiB peak of memory).
+    let metrics = dimension.metrics().await.unwrap();
+    assert!(!metrics.contains_key("machine_bandwidth_bytes_per_sec"));
+    let peak = peak_rss_kib(pid.0);
+    assert!(
+        peak < 32 * 1024,
+        "{peak} KiB at most resident before any decision"
+    );
 
     let d = time.should_use_quantum("search", 20, 10.0).await.unwrap();
+    let metrics = dimension.metrics().await.unwrap();
+    assert!(
+        metrics["machine_bandwidth_bytes_per_sec"] > 1e8,
+        "{metrics:?}"
+    );
+    assert!(metrics["machine_evaluations_per_sec"] > 1e6, "{metrics:?}");
     assert!(!d.use_quantum, "{}", d.reason);
     assert!(d.quantum_seconds > d.classical_seconds);
     assert_eq!(d.device, "sim-statevector");
