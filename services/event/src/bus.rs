@@ -1,14 +1,17 @@
 //! `org.quantumos.Event1`: converts calls into [`EventLog`] operations, committed records
-//! into `Captured` signals, and alerts into `Alert` signals. Nothing else.
+//! into `Captured` signals for the clients that subscribed, and alerts into `Alert` signals.
+//! Nothing else.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use futures_util::StreamExt;
 use steppps::Error;
 use steppps::api::event::{EventFilter, EventPage, EventRecord, EventStats, VerifyResult};
 use steppps::auth::authorize;
 use tokio::sync::mpsc;
 use tracing::warn;
+use zbus::fdo::DBusProxy;
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 use zbus::{Connection, interface};
@@ -81,6 +84,53 @@ impl EventInterface {
             .map_err(|e| Error::invalid_argument(format!("{e}; the previous rules stay in force")))
     }
 
+    /// Starts sending `Captured` (to everyone: it is a broadcast) until the caller calls
+    /// `Unsubscribe` or leaves the bus. Subscribing twice counts once.
+    async fn subscribe(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] connection: &Connection,
+    ) -> Result<(), Error> {
+        let sender = header
+            .sender()
+            .ok_or_else(|| Error::invalid_argument("a call without a sender"))?
+            .to_owned();
+        let name = sender.to_string();
+        let failed = |e: &dyn std::fmt::Display| Error::failed(format!("cannot watch {name}: {e}"));
+        // Watch for the caller leaving first, then check it is still there: a client that
+        // left in between is not kept as a subscriber forever.
+        let dbus = DBusProxy::new(connection).await.map_err(|e| failed(&e))?;
+        let mut left = dbus
+            .receive_name_owner_changed_with_args(&[(0, name.as_str()), (2, "")])
+            .await
+            .map_err(|e| failed(&e))?;
+        let still_there = dbus
+            .name_has_owner(sender.into())
+            .await
+            .map_err(|e| failed(&e))?;
+        if !still_there {
+            return Ok(());
+        }
+        let log = self.log.clone();
+        let watched = name.clone();
+        let watcher = tokio::spawn(async move {
+            left.next().await;
+            log.subscribers.remove(&watched);
+        });
+        self.log.subscribers.add(&name, watcher.abort_handle());
+        Ok(())
+    }
+
+    /// Stops what `Subscribe` started (`Captured` stops when no subscriber is left).
+    fn unsubscribe(&self, #[zbus(header)] header: Header<'_>) -> Result<(), Error> {
+        let name = caller(&header)?;
+        if self.log.subscribers.remove(&name) {
+            Ok(())
+        } else {
+            Err(Error::not_found(format!("{name} has not subscribed")))
+        }
+    }
+
     #[zbus(signal)]
     pub async fn captured(emitter: &SignalEmitter<'_>, record: EventRecord) -> zbus::Result<()>;
 
@@ -102,8 +152,20 @@ async fn run_blocking<T: Send + 'static>(
         .map_err(|e| format!("internal error: {e}"))?
 }
 
-/// Sends `Captured` for every committed record.
-pub async fn publish_captured(connection: Connection, mut committed: mpsc::Receiver<Vec<Record>>) {
+/// The unique bus name of a method's caller.
+fn caller(header: &Header<'_>) -> Result<String, Error> {
+    header
+        .sender()
+        .map(|s| s.to_string())
+        .ok_or_else(|| Error::invalid_argument("a call without a sender"))
+}
+
+/// Sends `Captured` for the records the writer committed while someone had subscribed.
+pub async fn publish_captured(
+    connection: Connection,
+    log: Arc<EventLog>,
+    mut committed: mpsc::Receiver<Vec<Record>>,
+) {
     let emitter = match SignalEmitter::new(&connection, steppps::api::EVENT.path) {
         Ok(e) => e,
         Err(e) => {
@@ -113,6 +175,7 @@ pub async fn publish_captured(connection: Connection, mut committed: mpsc::Recei
     };
     while let Some(records) = committed.recv().await {
         for r in &records {
+            log.subscribers.count_sent();
             if let Err(e) = EventInterface::captured(&emitter, to_wire(r)).await {
                 warn!("cannot emit Captured: {e}");
             }

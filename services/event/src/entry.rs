@@ -81,7 +81,11 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
             fields,
         }));
 
-        tokio::spawn(publish_captured(connection.clone(), channels.committed));
+        tokio::spawn(publish_captured(
+            connection.clone(),
+            log.clone(),
+            channels.committed,
+        ));
         // Opening looked at the last segment only; verify the whole chain in the background
         // and put the result on the record (and in the daemon's state when it fails).
         {

@@ -16,6 +16,7 @@ pub mod chain;
 mod entry;
 pub mod rules;
 pub mod sources;
+pub mod subscribers;
 
 /// Runs the daemon with these command-line arguments (the first is its name).
 pub use entry::main;
@@ -36,6 +37,7 @@ use tracing::{info, warn};
 
 use crate::chain::{AuditChain, ChainOptions, Entry, FsyncPolicy, OpenReport, Record};
 use crate::rules::{ActionRequest, RuleEngine, parse_severity, severity_name};
+use crate::subscribers::Subscribers;
 
 /// `fsync` in event.toml.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -207,6 +209,8 @@ pub struct EventLog {
     write_error: Mutex<Option<String>>,
     journal_cursor: Mutex<Option<String>>,
     open_report: OpenReport,
+    /// Who asked for `Captured`: nobody at first.
+    pub subscribers: Subscribers,
 }
 
 /// The receiving ends the daemon wires up: the writer's queue, committed records (for
@@ -293,6 +297,7 @@ impl EventLog {
             write_error: Mutex::new(None),
             journal_cursor: Mutex::new(None),
             open_report,
+            subscribers: Subscribers::default(),
             config,
         });
         if let Err(e) = log.reload_rules() {
@@ -557,7 +562,9 @@ impl EventLog {
                 self.count_shed("actions queue full");
             }
         }
-        if committed.try_send(records).is_err() {
+        // Decided at commit, not at sending: a record committed before a client subscribed
+        // is never sent to it, and one committed after `Subscribe` returned always is.
+        if !self.subscribers.is_empty() && committed.try_send(records).is_err() {
             self.count_shed("Captured signals lagging");
         }
     }
@@ -845,6 +852,11 @@ impl Vitals for EventLog {
             ("shed".into(), stats.shed.values().sum::<u64>() as f64),
             ("actions_taken".into(), stats.actions_taken as f64),
             ("actions_failed".into(), stats.actions_failed as f64),
+            ("captured_subscribers".into(), self.subscribers.len() as f64),
+            (
+                "captured_signals_sent".into(),
+                self.subscribers.sent() as f64,
+            ),
         ])
     }
 }

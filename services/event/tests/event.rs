@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use nix::sys::signal::Signal;
+use steppps::api::dimension::Dimension1Proxy;
 use steppps::api::event::{Event1Proxy, EventFilter, EventRecord};
 use steppps::api::{EVENT, MANAGER, SPACE};
 use steppps::testing::{DaemonPid, TestBus, wait_for_event_source, workspace_binary};
@@ -145,6 +146,20 @@ async fn wait_for_records(
     }
 }
 
+/// One of the daemon's `Metrics`.
+async fn metric(event: &Event1Proxy<'_>, name: &str) -> f64 {
+    let dimension = Dimension1Proxy::builder(event.inner().connection())
+        .destination(EVENT.bus_name)
+        .path(EVENT.path)
+        .build()
+        .await
+        .unwrap();
+    let metrics = dimension.metrics().await.unwrap();
+    *metrics
+        .get(name)
+        .unwrap_or_else(|| panic!("no metric {name}: {metrics:?}"))
+}
+
 /// (offset, seq) of every record frame, and the end offset of every seal, in a segment.
 fn layout(path: &Path) -> (Vec<(usize, u64)>, Vec<usize>) {
     let data = fs::read(path).unwrap();
@@ -173,6 +188,7 @@ async fn emitted_events_come_back_in_order_with_paging_and_filters() {
     let mut fx = Fixture::new("");
     let event = fx.start().await;
     let mut captured = event.receive_captured().await.unwrap();
+    event.subscribe().await.unwrap();
     let mut seqs = Vec::new();
     for i in 0..25 {
         let severity = if i % 5 == 0 { "warning" } else { "info" };
@@ -1044,4 +1060,117 @@ async fn the_units_source_waits_for_systemd_to_join_the_bus() {
     )
     .await;
     assert_eq!(started.len(), 1, "{started:?}");
+}
+
+/// `Captured` goes out only for records committed while some client has subscribed; a
+/// subscriber that leaves the bus without unsubscribing is forgotten.
+#[tokio::test]
+async fn captured_is_sent_only_while_a_client_subscribes() {
+    needs_root!();
+    let mut fx = Fixture::new("");
+    let event = fx.start().await;
+    for _ in 0..5 {
+        event
+            .emit("test", "unheard", "info", fields(&[]))
+            .await
+            .unwrap();
+    }
+    assert_eq!(metric(&event, "captured_signals_sent").await, 0.0);
+
+    let listener_connection = fx.bus.connect().await.unwrap();
+    let listener = Event1Proxy::new(&listener_connection).await.unwrap();
+    let mut captured = listener.receive_captured().await.unwrap();
+    listener.subscribe().await.unwrap();
+    listener.subscribe().await.unwrap(); // twice counts once
+    assert_eq!(metric(&event, "captured_subscribers").await, 1.0);
+    let seq = event
+        .emit("test", "heard", "info", fields(&[]))
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(10), captured.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let record = first.args().unwrap().record().clone();
+    assert_eq!((record.seq, record.kind.as_str()), (seq, "heard"));
+    assert_eq!(metric(&event, "captured_signals_sent").await, 1.0);
+
+    // The listener goes away without Unsubscribe: the daemon notices and stops sending.
+    drop(captured);
+    drop(listener);
+    drop(listener_connection);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&event, "captured_subscribers").await != 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the departed subscriber is still counted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for _ in 0..3 {
+        event
+            .emit("test", "unheard", "info", fields(&[]))
+            .await
+            .unwrap();
+    }
+    assert_eq!(metric(&event, "captured_signals_sent").await, 1.0);
+
+    // Unsubscribing without a subscription says so.
+    let err = event.unsubscribe().await.unwrap_err().to_string();
+    assert!(err.contains("has not subscribed"), "{err}");
+    event.subscribe().await.unwrap();
+    event.unsubscribe().await.unwrap();
+    assert_eq!(metric(&event, "captured_subscribers").await, 0.0);
+}
+
+/// `qos-ctl event tail` follows new records (it subscribes), and its subscription ends with
+/// it.
+#[tokio::test]
+async fn qos_ctl_event_tail_follows_new_records() {
+    needs_root!();
+    let mut fx = Fixture::new("");
+    let event = fx.start().await;
+    let mut tail =
+        tokio::process::Command::from(fx.bus.command(workspace_binary("qos-ctl").unwrap()))
+            .args(["--json", "event", "tail", "-n", "0", "--source", "test"])
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&event, "captured_subscribers").await != 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "qos-ctl event tail did not subscribe"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    event
+        .emit("other", "not.shown", "info", fields(&[]))
+        .await
+        .unwrap();
+    let seq = event
+        .emit("test", "followed", "info", fields(&[("n", "1")]))
+        .await
+        .unwrap();
+    let mut lines =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(tail.stdout.take().unwrap()));
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("nothing followed")
+        .unwrap()
+        .unwrap();
+    let record: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(record["seq"], seq, "{line}");
+    assert_eq!(record["kind"], "followed", "{line}");
+
+    tail.kill().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&event, "captured_subscribers").await != 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "qos-ctl's subscription outlived it"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

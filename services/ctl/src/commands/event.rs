@@ -204,6 +204,9 @@ pub async fn run(client: &Client, cmd: &EventCommand, json: bool) -> Result<u8, 
         EventCommand::Tail { filter, lines } => {
             let base = filter.to_filter()?;
             let mut captured = client.call(&EVENT, event.receive_captured()).await?;
+            // The daemon sends Captured only while someone has subscribed; it forgets this
+            // subscription when qos-ctl exits.
+            client.call(&EVENT, event.subscribe()).await?;
             let page = client
                 .call(
                     &EVENT,

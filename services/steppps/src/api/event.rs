@@ -117,7 +117,11 @@ pub trait Event1 {
     /// `org.quantumos.event.reload`.
     fn reload_rules(&self) -> zbus::Result<u32>;
 
-    /// A record was committed to the chain.
+    /// Sends `Captured` from now until `unsubscribe` or until this connection closes.
+    fn subscribe(&self) -> zbus::Result<()>;
+    fn unsubscribe(&self) -> zbus::Result<()>;
+
+    /// A record was committed to the chain (sent while some client has subscribed).
     #[zbus(signal)]
     fn captured(&self, record: EventRecord) -> zbus::Result<()>;
     /// A rule raised an alert (also in the chain and the journal).
