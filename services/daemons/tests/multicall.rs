@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use steppps::api::dimension::Dimension1Proxy;
+use steppps::api::dimension::dimension_proxy;
 use steppps::api::{MANAGER, QUANTUM, SPACE};
 use steppps::testing::TestBus;
 
@@ -33,12 +33,7 @@ async fn each_link_runs_its_own_daemon() {
         (&QUANTUM, "quantum"),
     ] {
         bus.wait_for_name(endpoint.bus_name).await.unwrap();
-        let dimension = Dimension1Proxy::builder(&connection)
-            .destination(endpoint.bus_name)
-            .path(endpoint.path)
-            .build()
-            .await
-            .unwrap();
+        let dimension = dimension_proxy(&connection, endpoint).await.unwrap();
         assert_eq!(dimension.name().await.unwrap(), expected);
     }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use nix::sys::signal::Signal;
-use steppps::api::dimension::Dimension1Proxy;
+use steppps::api::dimension::dimension_proxy;
 use steppps::api::event::{Event1Proxy, EventFilter, EventRecord};
 use steppps::api::{EVENT, MANAGER, SPACE};
 use steppps::testing::{DaemonPid, TestBus, wait_for_event_source, workspace_binary};
@@ -148,10 +148,7 @@ async fn wait_for_records(
 
 /// One of the daemon's `Metrics`.
 async fn metric(event: &Event1Proxy<'_>, name: &str) -> f64 {
-    let dimension = Dimension1Proxy::builder(event.inner().connection())
-        .destination(EVENT.bus_name)
-        .path(EVENT.path)
-        .build()
+    let dimension = dimension_proxy(event.inner().connection(), &EVENT)
         .await
         .unwrap();
     let metrics = dimension.metrics().await.unwrap();

@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use nix::sys::signal::Signal;
 use steppps::api::PIXEL;
-use steppps::api::dimension::Dimension1Proxy;
+use steppps::api::dimension::dimension_proxy;
 use steppps::api::pixel::{Pixel1Proxy, Policy};
 use steppps::testing::{DaemonPid, TestBus, workspace_binary};
 use steppps_pixel::edid::build;
@@ -247,10 +247,7 @@ async fn ambient_light_and_a_policy_that_survives_restart() {
     let binary = workspace_binary("steppps-pixeld").unwrap();
     let dim = {
         let conn = f.bus.connect().await.unwrap();
-        Dimension1Proxy::builder(&conn)
-            .destination(PIXEL.bus_name)
-            .path(PIXEL.path)
-            .build()
+        dimension_proxy(&conn, &PIXEL)
             .await
             .unwrap()
             .health()
@@ -342,12 +339,7 @@ async fn no_display_hardware_is_a_normal_state() {
     );
     let err = remote_error(&pixel.set_brightness("", 50).await.unwrap_err());
     assert!(err.contains("NotFound"), "{err}");
-    let dim = Dimension1Proxy::builder(&conn)
-        .destination(PIXEL.bus_name)
-        .path(PIXEL.path)
-        .build()
-        .await
-        .unwrap();
+    let dim = dimension_proxy(&conn, &PIXEL).await.unwrap();
     let (ok, detail) = dim.health().await.unwrap();
     assert!(ok, "{detail}");
     assert!(detail.contains("no display hardware"), "{detail}");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use steppps::api::PSYCHOLOGY;
-use steppps::api::dimension::Dimension1Proxy;
+use steppps::api::dimension::dimension_proxy;
 use steppps::api::psychology::{Context, Psychology1Proxy};
 use steppps::testing::{DaemonPid, TestBus, workspace_binary};
 
@@ -101,12 +101,7 @@ async fn learns_predicts_completes_and_forgets() {
             .is_empty()
     );
 
-    let dim = Dimension1Proxy::builder(&conn)
-        .destination(PSYCHOLOGY.bus_name)
-        .path(PSYCHOLOGY.path)
-        .build()
-        .await
-        .unwrap();
+    let dim = dimension_proxy(&conn, &PSYCHOLOGY).await.unwrap();
     let (ok, detail) = dim.health().await.unwrap();
     assert!(ok, "{detail}");
     assert!(detail.contains("history.sqlite"), "{detail}");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use steppps::api::QUANTUM;
-use steppps::api::dimension::Dimension1Proxy;
+use steppps::api::dimension::dimension_proxy;
 use steppps::api::quantum::Quantum1Proxy;
 use steppps::testing::{DaemonPid, TestBus, workspace_binary};
 use zbus::Connection;
@@ -398,12 +398,7 @@ async fn bad_input_gets_clear_errors_and_the_daemon_keeps_running() {
     let conn = bus.connect().await.unwrap();
     let q = proxy(&conn).await;
     // Still alive, nothing queued, and a good job still runs.
-    let d = Dimension1Proxy::builder(&conn)
-        .destination(QUANTUM.bus_name)
-        .path(QUANTUM.path)
-        .build()
-        .await
-        .unwrap();
+    let d = dimension_proxy(&conn, &QUANTUM).await.unwrap();
     assert!(d.health().await.unwrap().0);
     assert!(q.list_jobs("", 0).await.unwrap().is_empty());
     let ids = q.submit_job(&job(ok, "  shots: 10")).await.unwrap();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use steppps::api::SPACE;
-use steppps::api::dimension::Dimension1Proxy;
+use steppps::api::dimension::dimension_proxy;
 use steppps::api::space::Space1Proxy;
 use steppps::testing::{NOBODY, TestBus, shipped_policy, workspace_binary};
 
@@ -85,12 +85,7 @@ async fn typed_answers_and_health() {
         std::path::Path::new("/proc/pressure/cpu").exists()
     );
 
-    let dim = Dimension1Proxy::builder(&conn)
-        .destination(SPACE.bus_name)
-        .path(SPACE.path)
-        .build()
-        .await
-        .unwrap();
+    let dim = dimension_proxy(&conn, &SPACE).await.unwrap();
     let (ok, detail) = dim.health().await.unwrap();
     assert!(ok, "{detail}");
     assert!(

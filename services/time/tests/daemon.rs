@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use nix::sys::signal::Signal;
 use steppps::api::TIME;
-use steppps::api::dimension::Dimension1Proxy;
+use steppps::api::dimension::dimension_proxy;
 use steppps::api::time::{Time1Proxy, TimerFiredStream};
 use steppps::testing::{NOBODY, TestBus, workspace_binary};
 
@@ -215,12 +215,7 @@ async fn should_use_quantum_answers_with_costs() {
     let pid = timed(&mut bus).await;
     let conn = bus.connect().await.unwrap();
     let time = Time1Proxy::new(&conn).await.unwrap();
-    let dimension = Dimension1Proxy::builder(&conn)
-        .destination(TIME.bus_name)
-        .path(TIME.path)
-        .build()
-        .await
-        .unwrap();
+    let dimension = dimension_proxy(&conn, &TIME).await.unwrap();
 
     // The machine is measured by the first decision, not at start (where it cost every boot
     // the time of a 32 MiB copy five times over, and a 64 MiB peak of memory).

@@ -54,7 +54,7 @@ impl FromStr for DaemonState {
 }
 
 /// The proxy for `org.quantumos.Dimension1`. It has no default destination: build it with
-/// `.destination(dim.bus_name)` and `.path(dim.path)`.
+/// `.destination(dim.bus_name)` and `.path(dim.path)`, or with [`dimension_proxy`].
 #[proxy(interface = "org.quantumos.Dimension1")]
 pub trait Dimension1 {
     /// `(ok, detail)`: whether the daemon can do its job, and in words why not.
@@ -69,6 +69,18 @@ pub trait Dimension1 {
     /// One of `starting`, `ready`, `degraded`, `stopping`.
     #[zbus(property)]
     fn state(&self) -> zbus::Result<String>;
+}
+
+/// The `Dimension1` interface of the daemon `id` names.
+pub async fn dimension_proxy(
+    connection: &zbus::Connection,
+    id: &super::DimensionId,
+) -> zbus::Result<Dimension1Proxy<'static>> {
+    Dimension1Proxy::builder(connection)
+        .destination(id.bus_name)
+        .path(id.path)
+        .build()
+        .await
 }
 
 #[cfg(test)]
