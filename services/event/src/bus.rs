@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tracing::warn;
 use zbus::fdo::DBusProxy;
 use zbus::message::Header;
+use zbus::names::UniqueName;
 use zbus::object_server::SignalEmitter;
 use zbus::{Connection, interface};
 
@@ -91,10 +92,7 @@ impl EventInterface {
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
     ) -> Result<(), Error> {
-        let sender = header
-            .sender()
-            .ok_or_else(|| Error::invalid_argument("a call without a sender"))?
-            .to_owned();
+        let sender = caller(&header)?;
         let name = sender.to_string();
         let failed = |e: &dyn std::fmt::Display| Error::failed(format!("cannot watch {name}: {e}"));
         // Watch for the caller leaving first, then check it is still there: a client that
@@ -124,7 +122,7 @@ impl EventInterface {
     /// Stops what `Subscribe` started (`Captured` stops when no subscriber is left).
     fn unsubscribe(&self, #[zbus(header)] header: Header<'_>) -> Result<(), Error> {
         let name = caller(&header)?;
-        if self.log.subscribers.remove(&name) {
+        if self.log.subscribers.remove(name.as_str()) {
             Ok(())
         } else {
             Err(Error::not_found(format!("{name} has not subscribed")))
@@ -153,10 +151,10 @@ async fn run_blocking<T: Send + 'static>(
 }
 
 /// The unique bus name of a method's caller.
-fn caller(header: &Header<'_>) -> Result<String, Error> {
+fn caller(header: &Header<'_>) -> Result<UniqueName<'static>, Error> {
     header
         .sender()
-        .map(|s| s.to_string())
+        .map(|s| s.to_owned())
         .ok_or_else(|| Error::invalid_argument("a call without a sender"))
 }
 

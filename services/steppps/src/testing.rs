@@ -308,11 +308,21 @@ pub fn workspace_binary(name: &str) -> anyhow::Result<PathBuf> {
 /// Resident memory (`VmRSS`) of process `pid` in KiB; 0 when it cannot be read. For the
 /// benchmarks' memory figures.
 pub fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// The most resident memory process `pid` has had (`VmHWM`) in KiB; 0 when it cannot be read.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM:")
+}
+
+/// A KiB figure of `/proc/PID/status`, by its field name with the colon.
+fn status_kib(pid: u32, field: &str) -> u64 {
     fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)

@@ -7,8 +7,8 @@
 //! write: 32 bytes per amplitude), so its cost grows as 2^n per gate and it cannot run past
 //! the qubit count that fits in memory. Classical exhaustive methods cost 2^n evaluations.
 //! The machine's evaluation rate, memory bandwidth and memory are measured the first time a
-//! decision needs them ([`Machine::measure`]); real quantum devices (when quantumd reports one) are costed by
-//! gate time and shots.
+//! decision needs them ([`Machine::measure`]); real quantum devices (when quantumd reports
+//! one) are costed by gate time and shots.
 
 use std::f64::consts::PI;
 use std::fmt;
