@@ -7,7 +7,9 @@
 //! Capture path: every source puts [`Pending`] events on one bounded queue. One writer thread
 //! takes them in batches, appends a batch to the chain, commits it (seal, write, fsync per
 //! policy), and only then acknowledges `Emit` callers, feeds the rules and publishes the
-//! records for the `Captured` signal. A source that would overflow the queue sheds, and every
+//! records for the `Captured` signal. A batch nobody waits for (no `Emit` caller, nothing of
+//! severity warning or worse) is held up to `commit_delay_ms` for more to join it: one seal,
+//! signature and fsync then covers a burst instead of each event of it. A source that would overflow the queue sheds, and every
 //! shed event is counted with its reason in `Stats`; `Emit` and the journal wait instead.
 
 pub mod actions;
@@ -32,7 +34,7 @@ use ed25519_dalek::VerifyingKey;
 use serde::Deserialize;
 use steppps::api::event::{EventFilter, EventPage, EventRecord, EventStats, VerifyResult};
 use steppps::daemon::Vitals;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tracing::{info, warn};
 
 use crate::chain::{AuditChain, ChainOptions, Entry, FsyncPolicy, OpenReport, Record};
@@ -98,6 +100,9 @@ pub struct Config {
     pub queue_capacity: usize,
     /// Most events appended per commit.
     pub max_batch: usize,
+    /// How long a batch nobody waits for may wait for more events before it is committed
+    /// (0: at once). `Emit` and events of severity warning or worse are committed at once.
+    pub commit_delay_ms: u64,
     /// Rules directories, later ones overriding files of the same name in earlier ones.
     pub rules_dirs: Vec<PathBuf>,
     /// Most actions (restarts, stops, alerts) per minute, all rules together.
@@ -117,6 +122,7 @@ impl Default for Config {
             max_use_percent: 10,
             queue_capacity: 65536,
             max_batch: 8192,
+            commit_delay_ms: 100,
             rules_dirs: vec![
                 PathBuf::from("/usr/share/quantumos/event.d"),
                 PathBuf::from("/etc/quantumos/event.d"),
@@ -150,6 +156,10 @@ impl Config {
         anyhow::ensure!(self.queue_capacity > 0, "queue_capacity must be at least 1");
         anyhow::ensure!(self.max_batch > 0, "max_batch must be at least 1");
         anyhow::ensure!(
+            self.commit_delay_ms <= MAX_COMMIT_DELAY_MS,
+            "commit_delay_ms must be at most {MAX_COMMIT_DELAY_MS}"
+        );
+        anyhow::ensure!(
             self.max_block_records > 0,
             "max_block_records must be at least 1"
         );
@@ -164,6 +174,15 @@ impl Config {
         Ok(())
     }
 }
+
+/// Events held longer than this would be lost in numbers at a crash and show up late in
+/// queries and `Captured`.
+pub const MAX_COMMIT_DELAY_MS: u64 = 10_000;
+
+/// Events of this severity (warning) or worse are committed at once, as journald syncs at
+/// once for crit and worse: the rules react to failures (`unit.failed` is err, an unclean
+/// `dimension.vanished` a warning), and a failure is what must not be lost.
+const URGENT_SEVERITY: u8 = 4;
 
 /// Answers an `Emit` caller with the record's seq once committed, or why not.
 pub type Ack = oneshot::Sender<Result<u64, String>>;
@@ -185,6 +204,12 @@ impl Pending {
             ack: None,
             journal_cursor: None,
         }
+    }
+
+    /// Whether the batch holding this event must be committed without waiting for more:
+    /// someone waits for its acknowledgement, or it reports a failure.
+    fn is_urgent(&self) -> bool {
+        self.ack.is_some() || self.entry.severity <= URGENT_SEVERITY
     }
 }
 
@@ -208,6 +233,8 @@ pub struct EventLog {
     actions_failed: AtomicU64,
     write_error: Mutex<Option<String>>,
     journal_cursor: Mutex<Option<String>>,
+    /// Ends the writer's wait for more events (at stop).
+    commit_now: Notify,
     open_report: OpenReport,
     /// Who asked for `Captured`: nobody at first.
     pub subscribers: Subscribers,
@@ -296,6 +323,7 @@ impl EventLog {
             actions_failed: AtomicU64::new(0),
             write_error: Mutex::new(None),
             journal_cursor: Mutex::new(None),
+            commit_now: Notify::new(),
             open_report,
             subscribers: Subscribers::default(),
             config,
@@ -441,28 +469,78 @@ impl EventLog {
 
     /// The writer: takes batches from the queue until it closes, appends and commits them,
     /// then acknowledges, runs the rules and publishes. Runs on its own thread (file I/O and
-    /// fsync must not stall the bus).
+    /// fsync must not stall the bus), with a runtime of its own for the commit delay's timer.
     pub fn run_writer(
         self: &Arc<Self>,
-        mut queue: mpsc::Receiver<Pending>,
+        queue: mpsc::Receiver<Pending>,
         committed: mpsc::Sender<Vec<Record>>,
         actions: mpsc::Sender<ActionRequest>,
     ) {
-        let mut batch: Vec<Pending> = Vec::with_capacity(self.config.max_batch);
-        loop {
-            let Some(first) = queue.blocking_recv() else {
-                break;
-            };
-            batch.push(first);
-            while batch.len() < self.config.max_batch {
-                match queue.try_recv() {
-                    Ok(p) => batch.push(p),
-                    Err(_) => break,
-                }
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(self.write_until_closed(queue, &committed, &actions)),
+            Err(e) => {
+                let message = format!("cannot start the chain writer: {e}");
+                warn!("{message}");
+                *lock(&self.write_error) = Some(message);
             }
-            self.write_batch(&mut batch, &committed, &actions);
         }
         let _ = lock(&self.chain).commit();
+    }
+
+    async fn write_until_closed(
+        &self,
+        mut queue: mpsc::Receiver<Pending>,
+        committed: &mpsc::Sender<Vec<Record>>,
+        actions: &mpsc::Sender<ActionRequest>,
+    ) {
+        let delay = Duration::from_millis(self.config.commit_delay_ms);
+        let mut batch: Vec<Pending> = Vec::with_capacity(self.config.max_batch);
+        while let Some(first) = queue.recv().await {
+            let mut urgent = first.is_urgent();
+            batch.push(first);
+            urgent |= self.take_queued(&mut queue, &mut batch);
+            if !delay.is_zero() {
+                let deadline = tokio::time::Instant::now() + delay;
+                while !urgent && batch.len() < self.config.max_batch {
+                    tokio::select! {
+                        more = queue.recv() => match more {
+                            Some(p) => {
+                                urgent |= p.is_urgent();
+                                batch.push(p);
+                                urgent |= self.take_queued(&mut queue, &mut batch);
+                            }
+                            None => break,
+                        },
+                        () = tokio::time::sleep_until(deadline) => break,
+                        () = self.commit_now.notified() => break,
+                    }
+                }
+            }
+            self.write_batch(&mut batch, committed, actions);
+        }
+    }
+
+    /// Moves what is queued into the batch, up to `max_batch`; whether any of it is urgent.
+    fn take_queued(&self, queue: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) -> bool {
+        let mut urgent = false;
+        while batch.len() < self.config.max_batch {
+            match queue.try_recv() {
+                Ok(p) => {
+                    urgent |= p.is_urgent();
+                    batch.push(p);
+                }
+                Err(_) => break,
+            }
+        }
+        urgent
+    }
+
+    /// Ends the writer's wait for more events: what it holds is committed now (at stop).
+    pub fn commit_soon(&self) {
+        self.commit_now.notify_one();
     }
 
     fn write_batch(
@@ -862,8 +940,102 @@ impl Vitals for EventLog {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// An event log in a temporary directory with its writer thread running.
+    fn log_with_writer(commit_delay_ms: u64) -> (tempfile::TempDir, Arc<EventLog>) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            commit_delay_ms,
+            fsync: FsyncSetting::None,
+            rules_dirs: Vec::new(),
+            ..Config::default()
+        };
+        let (log, channels) = EventLog::open(config, dir.path()).unwrap();
+        let writer = log.clone();
+        // The thread ends with the test process (the log keeps its queue open).
+        std::thread::spawn(move || {
+            writer.run_writer(channels.queue, channels.committed_tx, channels.actions_tx)
+        });
+        (dir, log)
+    }
+
+    fn event(severity: u8) -> Entry {
+        Entry {
+            time_usec: chain::now_usec(),
+            severity,
+            source: "test".into(),
+            kind: "test.event".into(),
+            fields: vec![("n".into(), "1".into())],
+        }
+    }
+
+    fn committed(log: &EventLog) -> u64 {
+        log.stats().captured.values().sum()
+    }
+
+    /// Waits until `n` records are committed; false after 10 s.
+    fn wait_committed(log: &EventLog, n: u64) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while committed(log) < n {
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
+    }
+
+    #[tokio::test]
+    async fn a_burst_nobody_waits_for_joins_the_next_emit_in_one_block() {
+        let (_dir, log) = log_with_writer(MAX_COMMIT_DELAY_MS);
+        for _ in 0..5 {
+            assert!(log.offer(Pending::new(event(6))));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(committed(&log), 0, "held for the commit delay");
+        // An Emit caller waits for its record: it is committed at once, and the burst with it.
+        let seq = tokio::time::timeout(Duration::from_secs(5), log.submit(event(6)))
+            .await
+            .expect("an Emit is not held for the commit delay")
+            .unwrap();
+        let stats = log.stats();
+        assert_eq!((committed(&log), stats.blocks_sealed), (6, 1));
+        assert_eq!(stats.head_seq, seq);
+    }
+
+    #[test]
+    fn a_warning_is_committed_without_waiting() {
+        let (_dir, log) = log_with_writer(MAX_COMMIT_DELAY_MS);
+        assert!(log.offer(Pending::new(event(6))));
+        assert!(log.offer(Pending::new(event(URGENT_SEVERITY))));
+        assert!(wait_committed(&log, 2), "a warning is not held");
+        assert_eq!(log.stats().blocks_sealed, 1);
+    }
+
+    #[test]
+    fn held_events_are_committed_after_the_delay_or_at_stop() {
+        let (_dir, log) = log_with_writer(50);
+        assert!(log.offer(Pending::new(event(6))));
+        assert!(wait_committed(&log, 1));
+
+        let (_dir, log) = log_with_writer(MAX_COMMIT_DELAY_MS);
+        assert!(log.offer(Pending::new(event(6))));
+        log.commit_soon();
+        assert!(wait_committed(&log, 1), "commit_soon ends the wait");
+    }
+
+    #[test]
+    fn commit_delay_is_bounded() {
+        let config = Config {
+            commit_delay_ms: MAX_COMMIT_DELAY_MS + 1,
+            ..Config::default()
+        };
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("commit_delay_ms"), "{error}");
+    }
 
     #[test]
     fn segments_shrink_to_a_quarter_of_a_small_limit() {
