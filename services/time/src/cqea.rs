@@ -111,21 +111,11 @@ pub fn qubits_fitting(memory_bytes: u64) -> u32 {
     ((memory_bytes / 16).max(1) as f64).log2().floor() as u32
 }
 
-/// The memory available now (MemAvailable), or 1 GiB when /proc/meminfo cannot be read.
+/// The memory a simulator run may take now, as quantumd's simulator counts it
+/// ([`qsim::memory::available_memory`]: MemAvailable, or the unused RAM where /proc/meminfo is
+/// hidden), or 1 GiB when neither can be read.
 pub fn memory_available() -> u64 {
-    mem_available().unwrap_or(1 << 30)
-}
-
-fn mem_available() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kib: u64 = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemAvailable:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
+    qsim::memory::available_memory().unwrap_or(1 << 30)
 }
 
 /// A quantum device the decision may use.
