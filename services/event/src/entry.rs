@@ -184,7 +184,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         daemon.run_until_stopped().await?;
         // Let queued events reach the chain without waiting for more, then save where the
         // journal was.
-        log.commit_soon();
+        log.commit_without_delay();
         tokio::time::sleep(Duration::from_millis(50)).await;
         log.shutdown();
         let mut last = None;

@@ -9,8 +9,9 @@
 //! policy), and only then acknowledges `Emit` callers, feeds the rules and publishes the
 //! records for the `Captured` signal. A batch nobody waits for (no `Emit` caller, nothing of
 //! severity warning or worse) is held up to `commit_delay_ms` for more to join it: one seal,
-//! signature and fsync then covers a burst instead of each event of it. A source that would overflow the queue sheds, and every
-//! shed event is counted with its reason in `Stats`; `Emit` and the journal wait instead.
+//! signature and fsync then covers a burst instead of each event of it. A source that would
+//! overflow the queue sheds, and every shed event is counted with its reason in `Stats`;
+//! `Emit` and the journal wait instead.
 
 pub mod actions;
 pub mod bus;
@@ -25,7 +26,7 @@ pub use entry::main;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -233,8 +234,10 @@ pub struct EventLog {
     actions_failed: AtomicU64,
     write_error: Mutex<Option<String>>,
     journal_cursor: Mutex<Option<String>>,
-    /// Ends the writer's wait for more events (at stop).
-    commit_now: Notify,
+    /// Set at stop: the writer no longer holds batches for more events.
+    stopping: AtomicBool,
+    /// Wakes a writer that is holding a batch when `stopping` is set.
+    stop_holding: Notify,
     open_report: OpenReport,
     /// Who asked for `Captured`: nobody at first.
     pub subscribers: Subscribers,
@@ -323,7 +326,8 @@ impl EventLog {
             actions_failed: AtomicU64::new(0),
             write_error: Mutex::new(None),
             journal_cursor: Mutex::new(None),
-            commit_now: Notify::new(),
+            stopping: AtomicBool::new(false),
+            stop_holding: Notify::new(),
             open_report,
             subscribers: Subscribers::default(),
             config,
@@ -502,7 +506,7 @@ impl EventLog {
             let mut urgent = first.is_urgent();
             batch.push(first);
             urgent |= self.take_queued(&mut queue, &mut batch);
-            if !delay.is_zero() {
+            if !delay.is_zero() && !self.stopping.load(Ordering::Acquire) {
                 let deadline = tokio::time::Instant::now() + delay;
                 while !urgent && batch.len() < self.config.max_batch {
                     tokio::select! {
@@ -515,7 +519,7 @@ impl EventLog {
                             None => break,
                         },
                         () = tokio::time::sleep_until(deadline) => break,
-                        () = self.commit_now.notified() => break,
+                        () = self.stop_holding.notified() => break,
                     }
                 }
             }
@@ -538,9 +542,11 @@ impl EventLog {
         urgent
     }
 
-    /// Ends the writer's wait for more events: what it holds is committed now (at stop).
-    pub fn commit_soon(&self) {
-        self.commit_now.notify_one();
+    /// From now on the writer commits what it takes without waiting for more, and what it
+    /// holds is committed now (at stop, so that nothing queued is left behind).
+    pub fn commit_without_delay(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.stop_holding.notify_one();
     }
 
     fn write_batch(
@@ -976,9 +982,10 @@ mod tests {
         log.stats().captured.values().sum()
     }
 
-    /// Waits until `n` records are committed; false after 10 s.
+    /// Waits until `n` records are committed; false after 5 s, half the longest commit delay
+    /// (what is waited for must not have been held).
     fn wait_committed(log: &EventLog, n: u64) -> bool {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while committed(log) < n {
             if std::time::Instant::now() > deadline {
                 return false;
@@ -1023,8 +1030,13 @@ mod tests {
 
         let (_dir, log) = log_with_writer(MAX_COMMIT_DELAY_MS);
         assert!(log.offer(Pending::new(event(6))));
-        log.commit_soon();
-        assert!(wait_committed(&log, 1), "commit_soon ends the wait");
+        log.commit_without_delay();
+        assert!(
+            wait_committed(&log, 1),
+            "commit_without_delay ends the wait"
+        );
+        assert!(log.offer(Pending::new(event(6))));
+        assert!(wait_committed(&log, 2), "and nothing is held after it");
     }
 
     #[test]
